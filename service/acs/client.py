@@ -1,0 +1,132 @@
+"""The requests callcue sends to ACS, in either dialect, over one keep-alive HTTP client.
+
+It never raises for an HTTP status: every answer, including "no answer", comes back as an
+``AcsResponse`` so that the sequencing policy decides what a 429 or a timeout means.
+A connection failure or timeout is reported as status 0.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from service.acs.signing import sign
+from service.settings import AcsConnection
+
+
+@dataclass(frozen=True)
+class AcsResponse:
+    status: int  # 0: no answer (connection error or timeout)
+    body: dict[str, Any]
+    retry_after: float | None = None
+    error: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def operation_id(self) -> str | None:
+        value = self.body.get("operationId")
+        return value if isinstance(value, str) else None
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+    return response.text[:200]
+
+
+class AcsClient:
+    def __init__(self, connection: AcsConnection, api_version: str, timeout: float,
+                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+        self.connection = connection
+        self.api_version = api_version
+        self.preview = api_version.startswith("2021-")
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _url(self, call_id: str, action: str) -> str:
+        call = quote(call_id, safe="")
+        # The preview puts a slash before the action (":playAudio"); GA does not (":play").
+        sep = "/" if self.preview else ""
+        suffix = f"{sep}:{action}" if action else ""
+        return f"{self.connection.endpoint}/calling/callConnections/{call}{suffix}?api-version={self.api_version}"
+
+    def _send(self, method: str, url: str, payload: dict[str, Any] | None, now: float) -> AcsResponse:
+        body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
+        headers = sign(method, url, body, self.connection.access_key)
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self._http.request(method, url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return AcsResponse(status=0, body={}, error=f"{type(exc).__name__}: {exc}")
+        parsed: dict[str, Any] = {}
+        if response.content:
+            try:
+                decoded = response.json()
+                parsed = decoded if isinstance(decoded, dict) else {}
+            except ValueError:
+                parsed = {}
+        return AcsResponse(
+            status=response.status_code,
+            body=parsed,
+            retry_after=_retry_after(response.headers.get("retry-after"), now),
+            error="" if response.is_success else _error_message(response),
+        )
+
+    def play(self, call_id: str, *, audio_uri: str, audio_file_id: str | None, loop: bool,
+             operation_context: str, callback_uri: str, now: float) -> AcsResponse:  # fmt: skip
+        if self.preview:
+            payload: dict[str, Any] = {
+                "audioFileUri": audio_uri,
+                "loop": loop,
+                "operationContext": operation_context,
+                "callbackUri": callback_uri,
+            }
+            if audio_file_id:
+                payload["audioFileId"] = audio_file_id
+            return self._send("POST", self._url(call_id, "playAudio"), payload, now)
+        source: dict[str, Any] = {"kind": "file", "file": {"uri": audio_uri}}
+        if audio_file_id:
+            source["playSourceCacheId"] = audio_file_id
+        payload = {
+            "playSources": [source],
+            "playOptions": {"loop": loop},
+            "operationContext": operation_context,
+            "operationCallbackUri": callback_uri,
+        }
+        return self._send("POST", self._url(call_id, "play"), payload, now)
+
+    def cancel_all(self, call_id: str, *, operation_context: str, now: float) -> AcsResponse:
+        payload = {"operationContext": operation_context} if self.preview else {}
+        return self._send("POST", self._url(call_id, "cancelAllMediaOperations"), payload, now)
+
+    def hang_up(self, call_id: str, *, now: float) -> AcsResponse:
+        if self.preview:
+            return self._send("POST", self._url(call_id, "hangup"), None, now)
+        return self._send("DELETE", self._url(call_id, ""), None, now)

@@ -1,0 +1,103 @@
+"""The `callcue` command: the processes (web, worker, emulator), and dev and demo for a local run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from service.errors import ConfigurationError
+from service.settings import Settings
+
+
+def _web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.web.app import create_app
+
+    settings = Settings.from_env()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    # timeout_graceful_shutdown: on SIGTERM, in-flight requests get this long to finish.
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                            access_log=False, timeout_graceful_shutdown=10)  # fmt: skip
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from workers.main import run
+
+    return run(Settings.from_env(), burst=args.burst)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from service.devstack import DevStack
+
+    stack = DevStack(workers=args.workers, speed=args.speed)
+    stack.start()
+    print(f"callcue is running: {stack.web_url}")
+    print(f"  API key:   {stack.api_key}")
+    if stack.emulator_url:
+        print(f"  emulator:  {stack.emulator_url} (ACS stand-in)")
+    print(f"  logs:      {stack.log_dir}")
+    print("Ctrl-C stops everything.")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from service.demo import run
+
+    return run()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="callcue", description="Prompt sequences for ACS calls.")
+    sub = p.add_subparsers(dest="command", required=True)
+    web = sub.add_parser("web", help="the HTTP service: callback receiver and API")
+    web.add_argument("--host", default=None)
+    web.add_argument("--port", type=int, default=None)
+    web.set_defaults(func=_web)
+    worker = sub.add_parser("worker", help="an RQ worker that sends every request to ACS")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.set_defaults(func=_worker)
+    dev = sub.add_parser("dev", help="web + worker + embedded Redis + emulator, until Ctrl-C")
+    dev.add_argument("--workers", type=int, default=1)
+    dev.add_argument("--speed", type=float, default=1.0, help="emulator speed factor")
+    dev.set_defaults(func=_dev)
+    demo = sub.add_parser("demo", help="play a three-prompt sequence end to end and check what happened")
+    demo.set_defaults(func=_demo)
+    sub.add_parser("emulator", help="the ACS emulator (see `callcue emulator --help`)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["emulator"]:
+        from emulator.cli import main as emulator_main
+
+        return emulator_main(argv[1:])
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # One line per HTTP request is noise at INFO; callcue logs what it decided instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigurationError as exc:
+        print(f"callcue: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Every process of a local callcue, started and stopped together: `callcue dev`, the demo, the e2e tests.
+
+Redis is embedded when no ``REDIS_URL`` is set; the ACS emulator stands in when no ACS
+connection string is set. web and worker are real subprocesses, configured only through the
+environment, exactly as a platform would run them from the Procfile.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from service.embedded_redis import EmbeddedRedis, free_port
+from service.errors import ConfigurationError
+from service.settings import Settings
+
+
+@dataclass
+class DevStack:
+    workers: int = 1
+    speed: float = 1.0  # emulator speed factor: prompts play this many times faster
+    api_version: str = "2021-08-30-preview"
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callcue-dev-")))
+    extra_env: dict[str, str] = field(default_factory=dict)
+    quiet: bool = True
+
+    def __post_init__(self) -> None:
+        self.redis: EmbeddedRedis | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.env: dict[str, str] = {}
+        self.api_key = secrets.token_urlsafe(16)
+        self.emulator_url: str | None = None
+        self.web_url = ""
+
+    # Everything is launched with this interpreter, so the stack runs from any venv.
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, *args], env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def start(self) -> DevStack:
+        configured = Settings.from_env()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCUE_") and k != "REDIS_URL"}
+        redis_url = configured.redis_url
+        if redis_url is None:
+            self.redis = EmbeddedRedis(self.log_dir / "redis")
+            redis_url = self.redis.start()
+        web_port = free_port()
+        self.web_url = f"http://127.0.0.1:{web_port}"
+        env.update(
+            CALLCUE_REDIS_URL=redis_url,
+            CALLCUE_PORT=str(web_port),
+            CALLCUE_PUBLIC_BASE_URL=self.web_url,
+            CALLCUE_API_KEYS=self.api_key,
+            CALLCUE_CALLBACK_SECRETS=secrets.token_urlsafe(16),
+            CALLCUE_ACS_API_VERSION=os.environ.get("CALLCUE_ACS_API_VERSION", self.api_version),
+            PYTHONUNBUFFERED="1",
+        )
+        if configured.acs is None:
+            access_key = base64.b64encode(secrets.token_bytes(32)).decode()
+            emulator_port = free_port()
+            self.emulator_url = f"http://127.0.0.1:{emulator_port}"
+            env["CALLCUE_ACS_CONNECTION_STRING"] = f"endpoint={self.emulator_url}/;accesskey={access_key}"
+            self.env = env
+            self._spawn("emulator", "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
+                        "--access-key", access_key, "--speed", str(self.speed))  # fmt: skip
+        else:
+            env["CALLCUE_ACS_CONNECTION_STRING"] = os.environ["CALLCUE_ACS_CONNECTION_STRING"]
+        env.update(self.extra_env)
+        self.env = env
+        self._spawn("web", "-m", "service.cli", "web")
+        for i in range(self.workers):
+            self._spawn(f"worker{i + 1}", "-m", "service.cli", "worker")
+        try:
+            if self.emulator_url:
+                self.wait_http(f"{self.emulator_url}/emulator/healthz", "emulator")
+            self.wait_http(f"{self.web_url}/healthz", "web")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_http(self, url: str, name: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes.get(name)
+            if process is not None and process.poll() is not None:
+                raise ConfigurationError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise ConfigurationError(f"{name} did not answer {url} within {timeout} s:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def respawn(self, name: str) -> None:
+        """Start a process again under its name (after a crash test killed it)."""
+        args = {"web": ("-m", "service.cli", "web")}.get(name, ("-m", "service.cli", "worker"))
+        self._spawn(name, *args)
+        if name == "web":
+            self.wait_http(f"{self.web_url}/healthz", "web")
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        process = self.processes.get(name)
+        if process is None or process.poll() is not None:
+            return process.returncode if process else None
+        process.send_signal(sig)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        # Workers and web first (they finish in-flight work), then the emulator, then Redis.
+        for name in sorted(self.processes, key=lambda n: (n == "emulator", n)):
+            self.stop_process(name)
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+    def client(self, timeout: float = 10.0) -> httpx.Client:
+        return httpx.Client(base_url=self.web_url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=timeout)
+
+    def __enter__(self) -> DevStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

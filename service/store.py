@@ -1,0 +1,269 @@
+"""Redis persistence: keys, the two Lua scripts, and a store for asyncio (web) and one for threads (workers).
+
+Every transition is one call of the commit script: it checks the versions of the documents it
+read (and, for a callback, that the event was not applied before), then writes documents,
+outbox and watchdog entries, history and timeline together. Either all of it lands or none.
+
+Keys (``<call>`` a callConnectionId, ``<sid>`` a sequence id, ``<ctx>`` an operationContext):
+
+    cc:seq:<sid>     hash  v (version), d (SequenceDoc JSON), c (call id)
+    cc:call:<call>   hash  v, d (CallDoc JSON)
+    cc:tl:<call>     list  the call's timeline, oldest first
+    cc:ev:<ctx>      list  every event received for one operation, duplicates and late ones included
+    cc:seen:<call>   set   keys of events already applied (dedupe)
+    cc:calls         zset  call ids by last activity
+    cc:outbox        zset  follow-ups by due time (ms); workers.pump turns them into RQ jobs
+    cc:watch         zset  watchdog entries by deadline (ms)
+    cc:wake          list  a nudge to the pump that the outbox changed
+
+Per-call keys expire ``retention_seconds`` after the call's last change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from service.documents import CallDoc, Change, SequenceDoc
+from service.errors import Conflict, StoreUnavailable
+
+OUTBOX = "cc:outbox"
+WATCH = "cc:watch"
+WAKE = "cc:wake"
+CALLS = "cc:calls"
+CAS_ATTEMPTS = 20
+
+
+def seq_key(sid: str) -> str:
+    return f"cc:seq:{sid}"
+
+
+def call_key(call_id: str) -> str:
+    return f"cc:call:{call_id}"
+
+
+def timeline_key(call_id: str) -> str:
+    return f"cc:tl:{call_id}"
+
+
+def events_key(ctx: str) -> str:
+    return f"cc:ev:{ctx}"
+
+
+def seen_key(call_id: str) -> str:
+    return f"cc:seen:{call_id}"
+
+
+# Reads a sequence (or only a call) and the call's active and queued sequences, in one round trip.
+_LOAD = """
+local sid, call_id = ARGV[1], ARGV[2]
+local out = {'', '', '', ''}
+if sid ~= '' then
+  local s = redis.call('HMGET', 'cc:seq:' .. sid, 'v', 'd', 'c')
+  if not s[1] then return {} end
+  out[1], out[2], call_id = s[1], s[2], s[3]
+end
+local c = redis.call('HMGET', 'cc:call:' .. call_id, 'v', 'd')
+if c[1] then
+  out[3], out[4] = c[1], c[2]
+  local doc = cjson.decode(c[2])
+  local ids = doc['queue']
+  if type(doc['active']) == 'string' then table.insert(ids, 1, doc['active']) end
+  for _, id in ipairs(ids) do
+    if id ~= sid then
+      local r = redis.call('HMGET', 'cc:seq:' .. id, 'v', 'd')
+      if r[1] then table.insert(out, r[1]); table.insert(out, r[2]) end
+    end
+  end
+end
+return out
+"""
+
+# ARGV[1]: JSON {"check": [[key, version]...], "unseen": [set, member] | null, "cmds": [[cmd, args...]...]}
+_COMMIT = """
+local tx = cjson.decode(ARGV[1])
+for _, chk in ipairs(tx['check']) do
+  local v = redis.call('HGET', chk[1], 'v') or '0'
+  if v ~= chk[2] then return 'conflict' end
+end
+if type(tx['unseen']) == 'table' and redis.call('SISMEMBER', tx['unseen'][1], tx['unseen'][2]) == 1 then
+  return 'duplicate'
+end
+for _, cmd in ipairs(tx['cmds']) do redis.call(unpack(cmd)) end
+return 'ok'
+"""
+
+
+class Committed(Enum):
+    OK = "ok"
+    CONFLICT = "conflict"
+    DUPLICATE = "duplicate"
+
+
+@dataclass
+class Loaded:
+    call_id: str
+    seq: SequenceDoc | None
+    call: CallDoc
+    related: list[SequenceDoc] = field(default_factory=list)  # the call's active and queued sequences
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_loaded(reply: list[bytes | str], call_id: str) -> Loaded | None:
+    if not reply:
+        return None
+    parts = [_text(x) for x in reply]
+    seq = SequenceDoc.from_json(json.loads(parts[1]), int(parts[0])) if parts[0] else None
+    if seq is not None:
+        call_id = seq.call_id
+    call = CallDoc.from_json(json.loads(parts[3]), int(parts[2])) if parts[2] else CallDoc(id=call_id)
+    related = [SequenceDoc.from_json(json.loads(parts[i + 1]), int(parts[i])) for i in range(4, len(parts), 2)]
+    return Loaded(call_id=call_id, seq=seq, call=call, related=related)
+
+
+def encode_change(change: Change, retention: int, now: float) -> str:
+    ttl = str(retention)
+    check: list[list[str]] = []
+    cmds: list[list[str]] = []
+    seen: set[str] = set()
+    for seq in change.sequences:
+        if seq.id in seen:
+            continue
+        seen.add(seq.id)
+        key = seq_key(seq.id)
+        # A new sequence has version 0, which is also what a missing key reads as: ids never collide.
+        check.append([key, str(seq.version)])
+        doc = _dumps(seq.to_json())
+        cmds += [["HSET", key, "v", str(seq.version + 1), "d", doc, "c", seq.call_id], ["EXPIRE", key, ttl]]
+    if change.call is not None:
+        key = call_key(change.call_id)
+        check.append([key, str(change.call.version)])
+        cmds += [["HSET", key, "v", str(change.call.version + 1), "d", _dumps(change.call.to_json())],
+                 ["EXPIRE", key, ttl]]  # fmt: skip
+    for entry, due in change.outbox:
+        cmds.append(["ZADD", OUTBOX, str(int(due * 1000)), entry])
+    if change.outbox:
+        cmds += [["LPUSH", WAKE, "1"], ["LTRIM", WAKE, "0", "63"]]
+    for entry in change.unwatch:
+        cmds.append(["ZREM", WATCH, entry])
+    for entry, deadline in change.watch:
+        cmds.append(["ZADD", WATCH, str(int(deadline * 1000)), entry])
+    for ctx, record in change.events:
+        key = events_key(ctx)
+        cmds += [["RPUSH", key, _dumps(record)], ["EXPIRE", key, ttl]]
+    if change.timeline:
+        key = timeline_key(change.call_id)
+        cmds += [["RPUSH", key, *(_dumps(t) for t in change.timeline)], ["EXPIRE", key, ttl]]
+    unseen = None
+    if change.dedupe is not None:
+        key = seen_key(change.call_id)
+        unseen = [key, change.dedupe]
+        cmds += [["SADD", key, change.dedupe], ["EXPIRE", key, ttl]]
+    cmds.append(["ZADD", CALLS, str(int(now * 1000)), change.call_id])
+    return _dumps({"check": check, "unseen": unseen, "cmds": cmds})
+
+
+def decode_commit(reply: bytes | str) -> Committed:
+    return Committed(_text(reply))
+
+
+class AsyncStore:
+    """The web process's view of Redis (redis.asyncio)."""
+
+    def __init__(self, client: redis.asyncio.Redis, retention: int) -> None:
+        self.redis = client
+        self.retention = retention
+        self._load = client.register_script(_LOAD)
+        self._commit = client.register_script(_COMMIT)
+
+    async def load(self, sid: str = "", call_id: str = "") -> Loaded | None:
+        try:
+            reply = await self._load(args=[sid, call_id])
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+        return decode_loaded(reply, call_id)
+
+    async def commit(self, change: Change, now: float) -> Committed:
+        try:
+            return decode_commit(await self._commit(args=[encode_change(change, self.retention, now)]))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+
+    async def transact(
+        self, now: Callable[[], float], fn: Callable[[Loaded], Change | None], sid: str = "", call_id: str = ""
+    ) -> tuple[Committed, Change | None, Loaded | None]:
+        """Load, compute, commit; again from the start when someone else wrote in between."""
+        for _ in range(CAS_ATTEMPTS):
+            loaded = await self.load(sid, call_id)
+            if loaded is None:
+                return Committed.OK, None, None
+            change = fn(loaded)
+            if change is None or change.empty:
+                return Committed.OK, change, loaded
+            result = await self.commit(change, now())
+            if result is not Committed.CONFLICT:
+                return result, change, loaded
+        raise Conflict("too many concurrent changes to one sequence; try again")
+
+    async def append_event(self, ctx: str, record: dict[str, Any]) -> None:
+        await self._call(self.redis.rpush(events_key(ctx), _dumps(record)))
+
+    async def push_capped(self, key: str, value: str, keep: int) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(key, value)
+        pipe.ltrim(key, 0, keep - 1)
+        await self._call(pipe.execute())
+
+    async def read_list(self, key: str, start: int = 0) -> list[dict[str, Any]]:
+        items = await self._call(self.redis.lrange(key, start, -1))
+        return [json.loads(x) for x in items]
+
+    async def _call(self, awaitable: Awaitable[Any]) -> Any:
+        try:
+            return await awaitable
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+class SyncStore:
+    """The workers' view of Redis (blocking redis-py). Same scripts, same encoding."""
+
+    def __init__(self, client: redis.Redis, retention: int) -> None:
+        self.redis = client
+        self.retention = retention
+        self._load = client.register_script(_LOAD)
+        self._commit = client.register_script(_COMMIT)
+
+    def load(self, sid: str = "", call_id: str = "") -> Loaded | None:
+        return decode_loaded(self._load(args=[sid, call_id]), call_id)
+
+    def commit(self, change: Change, now: float) -> Committed:
+        return decode_commit(self._commit(args=[encode_change(change, self.retention, now)]))
+
+    def transact(
+        self, now: Callable[[], float], fn: Callable[[Loaded], Change | None], sid: str = "", call_id: str = ""
+    ) -> tuple[Committed, Change | None, Loaded | None]:
+        for _ in range(CAS_ATTEMPTS):
+            loaded = self.load(sid, call_id)
+            if loaded is None:
+                return Committed.OK, None, None
+            change = fn(loaded)
+            if change is None or change.empty:
+                return Committed.OK, change, loaded
+            result = self.commit(change, now())
+            if result is not Committed.CONFLICT:
+                return result, change, loaded
+        raise Conflict("too many concurrent changes to one sequence; try again")

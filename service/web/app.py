@@ -1,0 +1,47 @@
+"""The Starlette application: routes, error mapping, and resources owned by the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from service.connections import async_redis
+from service.settings import Settings
+from service.store import AsyncStore
+from service.web import api
+from service.web.callbacks import receive
+from service.web.problems import HANDLERS
+from service.web.state import AppState
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/calls/{call_id}/sequences", api.start_sequence, methods=["POST"]),
+        Route("/v1/calls/{call_id}", api.get_call, methods=["GET"]),
+        Route("/v1/sequences/{sequence_id}", api.get_sequence, methods=["GET"]),
+        Route("/v1/sequences/{sequence_id}/cancel", api.cancel_sequence, methods=["POST"]),
+        Route("/v1/operations/{operation_context}", api.get_operation, methods=["GET"]),
+        Route("/v1/unmatched-events", api.unmatched_events, methods=["GET"]),
+        Route("/callbacks/acs", receive, methods=["POST"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = async_redis(settings)
+        store = AsyncStore(client, settings.retention_seconds)
+        app.state.callcue = AppState(settings=settings, redis=client, store=store)
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return Starlette(routes=routes(), exception_handlers=HANDLERS, lifespan=lifespan)

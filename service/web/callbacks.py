@@ -1,0 +1,110 @@
+"""POST /callbacks/acs: the callbackUri ACS posts its events to.
+
+Order of work: authenticate, read the body (bounded), parse every element on its own, then
+apply each one atomically. The answer is 2xx only once every accepted element is stored; it
+lists the refused elements by index. If Redis is away the answer is 503, so ACS may retry.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service import sequencer
+from service.documents import Change, parse_operation_context
+from service.errors import InvalidRequest
+from service.events import CallbackEvent, Refused, parse_body
+from service.model import OutcomeKind
+from service.store import AsyncStore, Committed, Loaded
+from service.web.auth import require_callback_secret
+from service.web.body import read_body
+from service.web.state import app_state
+
+UNMATCHED = "cc:unmatched"
+UNMATCHED_KEEP = 1000
+
+
+async def receive(request: Request) -> Response:
+    state = app_state(request)
+    require_callback_secret(request, state.settings)
+    body = await read_body(request, state.settings.max_body_bytes)
+    items = parse_body(body)
+    report: dict[str, Any] = {"received": len(items), "applied": 0, "duplicates": 0, "recorded": 0, "refused": []}
+    for item in items:
+        if isinstance(item, Refused):
+            report["refused"].append({"index": item.index, "error": item.error})
+            continue
+        report[await ingest(state.store, item)] += 1
+    if len(report["refused"]) == len(items):
+        raise InvalidRequest("no event in the body could be read", field="body", refused=report["refused"])
+    return JSONResponse(report)
+
+
+async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
+    """Apply one event; returns the report field it counts under."""
+    now = time.time()
+    parsed = parse_operation_context(event.operation_context) if event.operation_context else None
+    if parsed is not None and event.outcome is not None:
+        sid, index = parsed
+        outcome = event.outcome
+        jitter = random.random()
+
+        def apply(loaded: Loaded) -> Change | None:
+            if loaded.seq is None:
+                return None
+            change = sequencer.on_outcome(loaded.seq, loaded.call, loaded.related, index, outcome, time.time(),
+                                          jitter, event=event.raw)  # fmt: skip
+            change.dedupe = event.dedupe_key
+            return change
+
+        result, change, loaded = await store.transact(time.time, apply, sid=sid)
+        if loaded is not None and result is Committed.DUPLICATE:
+            await store.append_event(event.operation_context or "", {"at": now, "duplicate": True, "event": event.raw})
+            return "duplicates"
+        if loaded is not None:
+            return "applied"
+    elif event.outcome is not None and event.outcome.kind is OutcomeKind.DISCONNECTED and event.call_id:
+        if await _disconnected(store, event):
+            return "applied"
+    await _record_unmatched(store, event, now)
+    return "recorded"
+
+
+async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
+    """CallDisconnected names the call, not an operation: it ends whatever the call is playing."""
+    assert event.outcome is not None and event.call_id is not None
+    outcome = event.outcome
+    loaded = await store.load(call_id=event.call_id)
+    if loaded is None or not loaded.call.sequences:
+        return False
+    active = next((s for s in loaded.related if s.id == loaded.call.active), None)
+    if active is None or active.current is None:
+        loaded.call.gone = True
+        change = Change(call_id=loaded.call_id, call=loaded.call)
+        change.timeline.append({"at": time.time(), "kind": "callDisconnected"})
+        return await store.commit(change, time.time()) is Committed.OK
+    index = active.current
+    jitter = random.random()
+
+    def apply(current: Loaded) -> Change | None:
+        if current.seq is None:
+            return None
+        change = sequencer.on_outcome(current.seq, current.call, current.related, index, outcome, time.time(),
+                                      jitter, event=event.raw)  # fmt: skip
+        change.dedupe = event.dedupe_key
+        return change
+
+    result, _, _ = await store.transact(time.time, apply, sid=active.id)
+    return result is not Committed.CONFLICT
+
+
+async def _record_unmatched(store: AsyncStore, event: CallbackEvent, now: float) -> None:
+    """Unknown operations and event types are acknowledged and kept for inspection, never refused."""
+    record = json.dumps({"at": now, "type": event.event_type, "operationContext": event.operation_context,
+                         "callConnectionId": event.call_id, "event": event.raw}, separators=(",", ":"))  # fmt: skip
+    await store.push_capped(UNMATCHED, record, UNMATCHED_KEEP)

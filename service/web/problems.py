@@ -1,0 +1,44 @@
+"""The one place where errors become HTTP answers: RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service.errors import CallcueError
+
+log = logging.getLogger("callcue.web")
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": f"https://callcue.dev/problems/{code}", "title": code.replace("_", " "), "status": status,
+            "code": code, "detail": detail, **extra}  # fmt: skip
+    headers = {"WWW-Authenticate": 'Bearer realm="callcue"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+async def callcue_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CallcueError)
+    if exc.status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+    return problem(exc.status, exc.code, exc.message, **exc.details)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return problem(exc.status_code, code, str(exc.detail))
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal", "an unexpected error occurred; it has been logged")
+
+
+HANDLERS = {CallcueError: callcue_error, HTTPException: http_error, Exception: unexpected}

@@ -1,0 +1,23 @@
+"""What the web app holds for its lifetime, created and closed by its lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio
+from starlette.requests import Request
+
+from service.settings import Settings
+from service.store import AsyncStore
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    redis: redis.asyncio.Redis
+    store: AsyncStore
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.callcue
+    return state

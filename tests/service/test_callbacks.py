@@ -1,0 +1,109 @@
+"""The callback receiver in-process against real Redis: batches, bad elements, unknown operations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import redis
+
+from service.store import OUTBOX
+from tests.conftest import CALLBACK_SECRET
+
+CALL = "call-cb-1"
+CALLBACK = f"/callbacks/acs?secret={CALLBACK_SECRET}"
+
+
+def play_result(ctx: str, code: int = 200, subcode: int = 0, status: str = "completed", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": extra.pop("id", f"ev-{ctx}-{code}-{subcode}"),
+        "source": f"calling/callConnections/{CALL}",
+        "type": "Microsoft.Communication.PlayAudioResult",
+        "specversion": "1.0",
+        "time": "2021-09-07T10:00:05.123Z",
+        "datacontenttype": "application/json",
+        "data": {"resultInfo": {"code": code, "subcode": subcode, "message": "m"}, "operationContext": ctx,
+                 "status": status, **extra},
+    }  # fmt: skip
+
+
+async def start(api: httpx.AsyncClient, call: str = CALL, **plan: Any) -> str:
+    body = {"prompts": [{"audioFileUri": "http://127.0.0.1:9/a.wav", "repeat": 2}], **plan}
+    answer = await api.post(f"/v1/calls/{call}/sequences", json=body)
+    assert answer.status_code == 202, answer.text
+    sid: str = answer.json()["sequenceId"]
+    return sid
+
+
+async def test_batch_with_a_malformed_element_applies_the_others(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
+    sid_a = await start(api, "call-a")
+    sid_b = await start(api, "call-b")
+    batch = [play_result(f"{sid_a}.0"), {"type": "Microsoft.Communication.PlayAudioResult", "specversion": "1.0"},
+             play_result(f"{sid_b}.0", 400, 8535, "failed")]  # fmt: skip
+    answer = await api.post(CALLBACK, content=json.dumps(batch))
+    assert answer.status_code == 200
+    report = answer.json()
+    assert report["applied"] == 2 and report["received"] == 3
+    assert [r["index"] for r in report["refused"]] == [1]
+    assert "CloudEvent" in report["refused"][0]["error"] or "needs" in report["refused"][0]["error"]
+    a = (await api.get(f"/v1/sequences/{sid_a}")).json()
+    b = (await api.get(f"/v1/sequences/{sid_b}")).json()
+    assert a["status"] == "running" and a["steps"][0]["operations"][0]["status"] == "completed"
+    assert a["current"]["repeat"] == 1  # the second play of the prompt is scheduled
+    assert b["status"] == "failed" and b["steps"][0]["operations"][0]["resultInfo"]["subcode"] == 8535
+    assert sync_redis.zscore(OUTBOX, f"play:{sid_a}.1") is not None
+
+
+async def test_only_bad_elements_is_a_400_and_changes_nothing(api: httpx.AsyncClient) -> None:
+    sid = await start(api)
+    before = (await api.get(f"/v1/sequences/{sid}")).json()
+    answer = await api.post(CALLBACK, content=json.dumps([{"type": 5}, "x"]))
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert problem["code"] == "invalid_request" and len(problem["refused"]) == 2
+    assert (await api.get(f"/v1/sequences/{sid}")).json() == before
+
+
+async def test_unknown_operation_is_acknowledged_recorded_and_does_nothing(api: httpx.AsyncClient,
+                                                                          sync_redis: redis.Redis) -> None:  # fmt: skip
+    outbox_before = sync_redis.zcard(OUTBOX)
+    for ctx in ("sq_00000000000000000000.0", "someone-else's-context"):
+        answer = await api.post(CALLBACK, content=json.dumps([play_result(ctx)]))
+        assert answer.status_code == 200 and answer.json()["recorded"] == 1
+    unmatched = (await api.get("/v1/unmatched-events")).json()["events"]
+    assert {e["operationContext"] for e in unmatched} == {"sq_00000000000000000000.0", "someone-else's-context"}
+    assert sync_redis.zcard(OUTBOX) == outbox_before
+
+
+async def test_duplicates_are_recorded_once_applied(api: httpx.AsyncClient) -> None:
+    sid = await start(api)
+    event = play_result(f"{sid}.0")
+    first = await api.post(CALLBACK, content=json.dumps([event, event]))
+    assert first.json()["applied"] == 1 and first.json()["duplicates"] == 1
+    again = await api.post(CALLBACK, content=json.dumps([dict(event, id="a-new-id")]))
+    assert again.json()["duplicates"] == 1
+    seq = (await api.get(f"/v1/sequences/{sid}")).json()
+    assert len(seq["steps"][0]["operations"]) == 2  # one completed, one scheduled: nothing played twice
+    op = (await api.get(f"/v1/operations/{sid}.0")).json()
+    assert len(op["events"]) == 3 and sum(1 for e in op["events"] if e.get("duplicate")) == 2
+
+
+async def test_callback_secret_is_required(api: httpx.AsyncClient) -> None:
+    sid = await start(api)
+    for url in ("/callbacks/acs", "/callbacks/acs?secret=wrong"):
+        answer = await api.post(url, content=json.dumps([play_result(f"{sid}.0")]))
+        assert answer.status_code == 401
+        assert answer.json()["code"] == "unauthenticated"
+    seq = (await api.get(f"/v1/sequences/{sid}")).json()
+    assert seq["steps"][0]["operations"][0]["status"] == "notStarted"
+
+
+async def test_not_json_is_a_clear_400(api: httpx.AsyncClient) -> None:
+    answer = await api.post(CALLBACK, content=b"{nope")
+    assert answer.status_code == 400 and "not JSON" in answer.json()["detail"]
+
+
+async def test_oversized_body_is_413(api: httpx.AsyncClient) -> None:
+    answer = await api.post(CALLBACK, content=b"[" + b" " * 2_000_000 + b"]")
+    assert answer.status_code == 413 and answer.json()["code"] == "payload_too_large"

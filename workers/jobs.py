@@ -1,0 +1,135 @@
+"""RQ jobs: every request callcue sends to ACS is sent from here.
+
+A job takes one outbox entry (a string; jobs take ids, never objects) and removes the entry
+from the outbox when it is done. A job that runs twice is harmless: the play's ledger entry
+(``requested_at``) is claimed atomically before the request leaves, and a second run finds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import time
+
+import httpx
+
+from service import sequencer
+from service.documents import Change, parse_operation_context
+from service.model import Outcome, OutcomeKind, Prompt
+from service.store import OUTBOX, Loaded
+from service.wav import HEADER_BYTES, duration_seconds
+from workers import context
+from workers.context import WorkerContext
+
+log = logging.getLogger("callcue.worker")
+
+WAV_CACHE_SECONDS = 3600  # ACS itself caches a prompt for about an hour
+
+
+def run_entry(entry: str) -> str:
+    ctx = context.get()
+    kind, _, ref = entry.partition(":")
+    if kind == "play":
+        result = play(ctx, ref)
+    elif kind == "cancel":
+        result = cancel_media(ctx, ref)
+    else:
+        result = f"unknown outbox entry {entry!r}"
+    ctx.redis.zrem(OUTBOX, entry)
+    log.info("%s: %s", entry, result)
+    return result
+
+
+def play(ctx: WorkerContext, op_ctx: str) -> str:
+    parsed = parse_operation_context(op_ctx)
+    if parsed is None:
+        return "not a callcue operationContext"
+    sid, index = parsed
+    loaded = ctx.store.load(sid)
+    op = loaded.seq.op(index) if loaded and loaded.seq else None
+    if loaded is None or loaded.seq is None or op is None:
+        return "unknown operation"
+    call_id = loaded.seq.call_id
+    prompt = loaded.seq.prompt(op)
+    expected = None if prompt.loop else prompt_seconds(ctx, prompt)
+    settings = ctx.settings
+
+    def start(current: Loaded) -> Change | None:
+        if current.seq is None:
+            return None
+        return sequencer.on_request_started(
+            current.seq, index, time.time(), timeout=settings.acs_timeout_seconds,
+            max_play=settings.max_play_seconds, grace=settings.watchdog_grace_seconds, expected=expected,
+        )  # fmt: skip
+
+    _, change, _ = ctx.store.transact(time.time, start, sid=sid)
+    if change is None:
+        return "skipped: already requested, or no longer the sequence's current play"
+    if op.cancel_first:
+        cancel = ctx.acs.cancel_all(call_id, operation_context=f"{op_ctx}.cancel", now=time.time())
+        log.info("cancelAllMediaOperations before %s: HTTP %s", op_ctx, cancel.status)
+    response = ctx.acs.play(
+        call_id, audio_uri=prompt.audio_file_uri, audio_file_id=prompt.audio_file_id, loop=prompt.loop,
+        operation_context=op_ctx, callback_uri=settings.callback_url, now=time.time(),
+    )  # fmt: skip
+    if response.accepted:
+
+        def accepted(current: Loaded) -> Change | None:
+            if current.seq is None:
+                return None
+            return sequencer.on_request_accepted(current.seq, index, time.time(), response.operation_id)
+
+        ctx.store.transact(time.time, accepted, sid=sid)
+        return f"accepted (HTTP {response.status})"
+    outcome = Outcome(
+        kind=OutcomeKind.FAILED,
+        http_status=response.status,
+        retry_after=response.retry_after,
+        message=response.error or f"HTTP {response.status}",
+    )
+    jitter = random.random()
+
+    def failed(current: Loaded) -> Change | None:
+        if current.seq is None:
+            return None
+        return sequencer.on_outcome(current.seq, current.call, current.related, index, outcome, time.time(), jitter)
+
+    ctx.store.transact(time.time, failed, sid=sid)
+    return f"refused (HTTP {response.status}: {outcome.message})"
+
+
+def cancel_media(ctx: WorkerContext, sid: str) -> str:
+    loaded = ctx.store.load(sid)
+    if loaded is None or loaded.seq is None:
+        return "unknown sequence"
+    response = ctx.acs.cancel_all(loaded.seq.call_id, operation_context=f"{sid}.cancel", now=time.time())
+    return f"cancelAllMediaOperations: HTTP {response.status}"
+
+
+_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+
+
+def prompt_seconds(ctx: WorkerContext, prompt: Prompt) -> float | None:
+    """The prompt's duration from its WAV header, cached; None when it cannot be read quickly."""
+    key = "cc:wav:" + hashlib.sha1(f"{prompt.audio_file_uri}|{prompt.audio_file_id}".encode()).hexdigest()
+    cached = ctx.redis.get(key)
+    if cached is not None:
+        return float(cached) if cached != b"-" else None
+    seconds: float | None = None
+    try:
+        with ctx.http.stream("GET", prompt.audio_file_uri, headers={"Range": f"bytes=0-{HEADER_BYTES - 1}"}) as r:
+            if r.is_success:
+                head = b""
+                for chunk in r.iter_bytes():
+                    head += chunk
+                    if len(head) >= HEADER_BYTES:
+                        break
+                total = _RANGE_TOTAL.search(r.headers.get("content-range", ""))
+                size = int(total.group(1)) if total else int(r.headers.get("content-length") or 0) or None
+                seconds = duration_seconds(head[:HEADER_BYTES], size)
+    except httpx.HTTPError as exc:
+        log.info("could not read the WAV header of %s: %s", prompt.audio_file_uri, exc)
+    ctx.redis.set(key, "-" if seconds is None else f"{seconds:.3f}", ex=WAV_CACHE_SECONDS)
+    return seconds

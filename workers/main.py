@@ -1,0 +1,40 @@
+"""The worker process: an RQ worker (no fork per job) with the pump thread beside it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from service.settings import Settings
+from workers import context
+from workers.pump import Pump
+
+log = logging.getLogger("callcue.worker")
+
+# RQ checks for abandoned jobs of dead workers at this interval (its default is 10 minutes);
+# callcue's own leases and watchdog notice a lost play sooner still.
+MAINTENANCE_INTERVAL = 15
+
+
+def run(settings: Settings, *, burst: bool = False) -> int:
+    ctx = context.build(settings)
+    context.install(ctx)
+    queue = Queue(settings.queue_name, connection=ctx.redis, serializer=JSONSerializer)
+    pump = Pump(ctx, queue)
+    pump_thread = threading.Thread(target=pump.run, name="callcue-pump", daemon=True)
+    pump_thread.start()
+    # SimpleWorker runs jobs in this process: a forking worker costs ~10 ms per job, more than
+    # the play request itself (see docs/PERFORMANCE.md).
+    worker = SimpleWorker(
+        [queue], connection=ctx.redis, serializer=JSONSerializer, maintenance_interval=MAINTENANCE_INTERVAL
+    )
+    try:
+        worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+    finally:
+        pump.stop()
+        pump_thread.join(timeout=5)
+        ctx.close()
+    return 0

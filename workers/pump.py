@@ -1,0 +1,138 @@
+"""The pump: turns due outbox entries into RQ jobs, and overdue watch entries into outcomes.
+
+It runs as a thread beside the RQ worker in every worker process. Entries are claimed with a
+lease (their score moves ``LEASE`` seconds ahead) rather than removed, so that an entry whose
+job or process dies comes back by itself: that is the sweeper. Several pumps may run at once;
+a claim is atomic, and a job that still runs twice is stopped by the play ledger.
+
+Pauses and retry delays are outbox due times, so they are kept to the millisecond instead of
+RQ's scheduler's one-second tick; a nudge on ``cc:wake`` wakes the pump as soon as the web
+process adds an entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+import redis
+from rq import Queue
+
+from service import sequencer
+from service.documents import Change, parse_operation_context
+from service.model import Outcome, OutcomeKind
+from service.store import OUTBOX, WAKE, WATCH, Loaded
+from workers.context import WorkerContext
+
+log = logging.getLogger("callcue.pump")
+
+LEASE = 30.0  # seconds an entry stays claimed before another pump may take it again
+IDLE_WAIT = 0.5  # the longest sleep: other pumps' wake-ups are not seen, so poll this often
+BATCH = 100
+
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), m) end
+return due
+"""
+
+
+def job_id(entry: str) -> str:
+    # RQ accepts [A-Za-z0-9_-]; outbox entries are unique, so their job ids are too.
+    return "cc-" + entry.replace(":", "-").replace(".", "_")
+
+
+class Pump:
+    def __init__(self, ctx: WorkerContext, queue: Queue) -> None:
+        self.ctx = ctx
+        self.queue = queue
+        self._claim = ctx.redis.register_script(_CLAIM)
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def claim(self, key: str, now: float) -> list[str]:
+        raw = self._claim(keys=[key], args=[int(now * 1000), int(LEASE * 1000), BATCH])
+        return [x.decode() if isinstance(x, bytes) else x for x in raw]
+
+    def dispatch(self, now: float) -> int:
+        entries = self.claim(OUTBOX, now)
+        for entry in entries:
+            self.queue.enqueue(
+                "workers.jobs.run_entry", entry, job_id=job_id(entry), result_ttl=60, failure_ttl=3600,
+                job_timeout=int(LEASE),
+            )  # fmt: skip
+        return len(entries)
+
+    def watchdog(self, now: float) -> int:
+        entries = self.claim(WATCH, now)
+        for entry in entries:
+            try:
+                self.fire(entry)
+            except Exception:
+                # Leave the entry leased: it comes back after LEASE and is tried again.
+                log.exception("watchdog entry %s failed", entry)
+                continue
+            self.ctx.redis.zrem(WATCH, entry)
+        return len(entries)
+
+    def fire(self, entry: str) -> None:
+        kind, _, ref = entry.partition(":")
+        store = self.ctx.store
+        if kind == "op":
+            parsed = parse_operation_context(ref)
+            if parsed is None:
+                return
+            sid, index = parsed
+            outcome = Outcome(OutcomeKind.TIMED_OUT, message="no result from ACS before the play's deadline")
+            jitter = random.random()
+
+            def timed_out(loaded: Loaded) -> Change | None:
+                if loaded.seq is None:
+                    return None
+                return sequencer.on_outcome(
+                    loaded.seq, loaded.call, loaded.related, index, outcome, time.time(), jitter
+                )
+
+            store.transact(time.time, timed_out, sid=sid)
+        elif kind == "deadline":
+
+            def deadline(loaded: Loaded) -> Change | None:
+                if loaded.seq is None:
+                    return None
+                return sequencer.on_deadline(loaded.seq, loaded.call, loaded.related, time.time())
+
+            store.transact(time.time, deadline, sid=ref)
+
+    def next_due(self) -> float | None:
+        soonest: float | None = None
+        for key in (OUTBOX, WATCH):
+            first = self.ctx.redis.zrange(key, 0, 0, withscores=True)
+            if first:
+                due = float(first[0][1]) / 1000
+                soonest = due if soonest is None else min(soonest, due)
+        return soonest
+
+    def run_once(self) -> None:
+        now = time.time()
+        if self.dispatch(now) or self.watchdog(now):
+            return
+        due = self.next_due()
+        wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - time.time()))
+        if wait > 0.001:
+            self.ctx.redis.blpop([WAKE], timeout=wait)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except redis.RedisError as exc:
+                # Redis away: wait and try again; the worker recovers without a restart.
+                log.warning("pump: Redis unavailable (%s); retrying", exc)
+                self._stop.wait(1.0)
+            except Exception:
+                log.exception("pump iteration failed")
+                self._stop.wait(1.0)
