@@ -32,9 +32,7 @@ def play_entry(seq: SequenceDoc, op: OpRecord) -> str:
     return f"play:{operation_context(seq.id, op.index)}"
 
 
-def _mark(
-    change: Change, kind: str, seq: SequenceDoc, now: float, op: OpRecord | None = None, **extra: Any
-) -> None:
+def _mark(change: Change, kind: str, seq: SequenceDoc, now: float, op: OpRecord | None = None, **extra: Any) -> None:
     entry: dict[str, Any] = {"at": now, "kind": kind, "sequenceId": seq.id}
     if op is not None:
         entry.update(operationContext=operation_context(seq.id, op.index), step=op.step, repeat=op.repeat,
@@ -131,7 +129,8 @@ def _stop(change: Change, seq: SequenceDoc, status: SeqStatus, reason: str, now:
 
 def cancel(seq: SequenceDoc, call: CallDoc, queued: list[SequenceDoc], now: float) -> Change:
     if seq.status.terminal:
-        raise Conflict(f"the sequence has already ended ({seq.status})", sequenceId=seq.id, status=str(seq.status))
+        raise Conflict(f"the sequence has already ended ({seq.status})", sequenceId=seq.id,
+                       sequenceStatus=str(seq.status))  # fmt: skip
     change = Change(call_id=seq.call_id, sequences=[seq], call=call)
     _mark(change, "cancelRequested", seq, now)
     if seq.status is SeqStatus.QUEUED:
@@ -252,14 +251,21 @@ def on_request_started(
     return change
 
 
-def on_request_accepted(seq: SequenceDoc, index: int, now: float, acs_operation_id: str | None) -> Change | None:
+def on_request_accepted(
+    seq: SequenceDoc, index: int, now: float, acs_operation_id: str | None, *, max_play: float, grace: float
+) -> Change | None:
+    """ACS accepted the play (202). Its result may already have arrived: then only the times change."""
     op = seq.op(index)
     if op is None or op.accepted_at is not None:
         return None
     op.accepted_at = now
     op.acs_operation_id = acs_operation_id
+    change = Change(call_id=seq.call_id, sequences=[seq])
     if op.status is OpStatus.NOT_STARTED:
         op.status = OpStatus.RUNNING
-    change = Change(call_id=seq.call_id, sequences=[seq])
+        if not seq.prompt(op).loop:
+            # Tighter than the deadline set when the request left: the request's own timeout is over.
+            expected = op.expected_seconds if op.expected_seconds is not None else max_play
+            change.watch.append((f"op:{operation_context(seq.id, index)}", now + expected + grace))
     _mark(change, "playAccepted", seq, now, op)
     return change

@@ -79,7 +79,9 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
         def accepted(current: Loaded) -> Change | None:
             if current.seq is None:
                 return None
-            return sequencer.on_request_accepted(current.seq, index, time.time(), response.operation_id)
+            return sequencer.on_request_accepted(current.seq, index, time.time(), response.operation_id,
+                                                 max_play=settings.max_play_seconds,
+                                                 grace=settings.watchdog_grace_seconds)  # fmt: skip
 
         ctx.store.transact(time.time, accepted, sid=sid)
         return f"accepted (HTTP {response.status})"

@@ -16,9 +16,11 @@ log = logging.getLogger("callcue.web")
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, code: str, detail: str, extra: dict[str, Any] | None = None) -> JSONResponse:
     body = {"type": f"https://callcue.dev/problems/{code}", "title": code.replace("_", " "), "status": status,
-            "code": code, "detail": detail, **extra}  # fmt: skip
+            "code": code, "detail": detail}  # fmt: skip
+    # Extension members never overwrite the standard ones.
+    body.update({k: v for k, v in (extra or {}).items() if k not in body})
     headers = {"WWW-Authenticate": 'Bearer realm="callcue"'} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -27,7 +29,7 @@ async def callcue_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CallcueError)
     if exc.status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-    return problem(exc.status, exc.code, exc.message, **exc.details)
+    return problem(exc.status, exc.code, exc.message, exc.details)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

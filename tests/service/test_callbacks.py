@@ -36,7 +36,9 @@ async def start(api: httpx.AsyncClient, call: str = CALL, **plan: Any) -> str:
     return sid
 
 
-async def test_batch_with_a_malformed_element_applies_the_others(api: httpx.AsyncClient, sync_redis: redis.Redis) -> None:
+async def test_batch_with_a_malformed_element_applies_the_others(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
     sid_a = await start(api, "call-a")
     sid_b = await start(api, "call-b")
     batch = [play_result(f"{sid_a}.0"), {"type": "Microsoft.Communication.PlayAudioResult", "specversion": "1.0"},

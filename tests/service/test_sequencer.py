@@ -58,7 +58,8 @@ class Call:
             if change is not None:
                 self.sent.append(entry)
                 self.apply(change)
-                self.apply(sequencer.on_request_accepted(self.seqs[sid], int(index), self.now, "acs-op"))
+                self.apply(sequencer.on_request_accepted(self.seqs[sid], int(index), self.now, "acs-op",
+                                                        max_play=5, grace=1))  # fmt: skip
 
     def outcome(self, sid: str, index: int, outcome: Outcome) -> None:
         self.apply(sequencer.on_outcome(self.seqs[sid], self.doc, self.related(), index, outcome, self.now, 0.5))
