@@ -21,8 +21,14 @@ def _web(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     # timeout_graceful_shutdown: on SIGTERM, in-flight requests get this long to finish.
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                            access_log=False, timeout_graceful_shutdown=10)  # fmt: skip
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
     uvicorn.Server(config).run()
     return 0
 

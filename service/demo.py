@@ -92,8 +92,10 @@ def run() -> int:
         for step in status["steps"]:
             for op in step["operations"]:
                 info = op.get("resultInfo", {})
-                print(f"  prompt {step['step'] + 1} play {op['repeat'] + 1} try {op['attempt']}: {op['status']:<9}"
-                      f" {info.get('code', '')}/{info.get('subcode', '')}  {op['operationContext']}")  # fmt: skip
+                print(
+                    f"  prompt {step['step'] + 1} play {op['repeat'] + 1} try {op['attempt']}: {op['status']:<9}"
+                    f" {info.get('code', '')}/{info.get('subcode', '')}  {op['operationContext']}"
+                )
         problems = check(status, emulator["entries"])
     elapsed = time.monotonic() - started
     if problems:

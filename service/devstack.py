@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -75,10 +76,21 @@ class DevStack:
             access_key = base64.b64encode(secrets.token_bytes(32)).decode()
             emulator_port = free_port()
             self.emulator_url = f"http://127.0.0.1:{emulator_port}"
-            env["CALLCUE_ACS_CONNECTION_STRING"] = f"endpoint={self.emulator_url}/;accesskey={access_key}"
+            # The emulator is its own JWT issuer for GA callbacks: callcue trusts its keys, as it
+            # trusts ACS's in production.
+            resource_id = str(uuid.uuid4())
+            env.update(
+                CALLCUE_ACS_CONNECTION_STRING=f"endpoint={self.emulator_url}/;accesskey={access_key}",
+                CALLCUE_ACS_RESOURCE_ID=resource_id,
+                CALLCUE_ACS_JWT_ISSUER=self.emulator_url,
+                CALLCUE_ACS_JWKS_URL=f"{self.emulator_url}/calling/keys",
+            )
             self.env = env
-            self._spawn("emulator", "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
-                        "--access-key", access_key, "--speed", str(self.speed))  # fmt: skip
+            self._spawn(
+                "emulator", "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
+                "--access-key", access_key, "--speed", str(self.speed), "--resource-id", resource_id,
+                "--issuer", self.emulator_url,
+            )  # fmt: skip
         else:
             env["CALLCUE_ACS_CONNECTION_STRING"] = os.environ["CALLCUE_ACS_CONNECTION_STRING"]
         env.update(self.extra_env)

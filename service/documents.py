@@ -65,22 +65,46 @@ class OpRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "i": self.index, "s": self.step, "r": self.repeat, "a": self.attempt, "g": self.generation,
-            "st": str(self.status), "c": self.created_at, "due": self.due_at, "cf": self.cancel_first,
-            "req": self.requested_at, "acc": self.accepted_at, "sta": self.started_at, "end": self.ended_at,
-            "oid": self.acs_operation_id, "res": self.result, "why": self.reason, "exp": self.expected_seconds,
-        }  # fmt: skip
+            "i": self.index,
+            "s": self.step,
+            "r": self.repeat,
+            "a": self.attempt,
+            "g": self.generation,
+            "st": str(self.status),
+            "c": self.created_at,
+            "due": self.due_at,
+            "cf": self.cancel_first,
+            "req": self.requested_at,
+            "acc": self.accepted_at,
+            "sta": self.started_at,
+            "end": self.ended_at,
+            "oid": self.acs_operation_id,
+            "res": self.result,
+            "why": self.reason,
+            "exp": self.expected_seconds,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> OpRecord:
         return cls(
-            index=d["i"], step=d["s"], repeat=d["r"], attempt=d["a"], generation=d["g"],
-            status=OpStatus(d["st"]), created_at=d["c"], due_at=d["due"], cancel_first=d.get("cf", False),
-            requested_at=_opt(d.get("req"), float), accepted_at=_opt(d.get("acc"), float),
-            started_at=_opt(d.get("sta"), float), ended_at=_opt(d.get("end"), float),
-            acs_operation_id=d.get("oid"), result=d.get("res"), reason=d.get("why"),
+            index=d["i"],
+            step=d["s"],
+            repeat=d["r"],
+            attempt=d["a"],
+            generation=d["g"],
+            status=OpStatus(d["st"]),
+            created_at=d["c"],
+            due_at=d["due"],
+            cancel_first=d.get("cf", False),
+            requested_at=_opt(d.get("req"), float),
+            accepted_at=_opt(d.get("acc"), float),
+            started_at=_opt(d.get("sta"), float),
+            ended_at=_opt(d.get("end"), float),
+            acs_operation_id=d.get("oid"),
+            result=d.get("res"),
+            reason=d.get("why"),
             expected_seconds=_opt(d.get("exp"), float),
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -108,11 +132,20 @@ class SequenceDoc:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "call": self.call_id, "plan": self.plan.to_json(), "status": str(self.status),
-            "created": self.created_at, "updated": self.updated_at, "gen": self.generation,
-            "deadline": self.deadline_at, "reason": self.reason, "ended": self.ended_at, "cur": self.current,
-            "failures": self.failures, "ops": [op.to_json() for op in self.ops],
-        }  # fmt: skip
+            "id": self.id,
+            "call": self.call_id,
+            "plan": self.plan.to_json(),
+            "status": str(self.status),
+            "created": self.created_at,
+            "updated": self.updated_at,
+            "gen": self.generation,
+            "deadline": self.deadline_at,
+            "reason": self.reason,
+            "ended": self.ended_at,
+            "cur": self.current,
+            "failures": self.failures,
+            "ops": [op.to_json() for op in self.ops],
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any], version: int) -> SequenceDoc:

@@ -157,6 +157,19 @@ def parse_element(index: int, element: Any) -> CallbackEvent | Refused:
     return CallbackEvent(index, event_id, event_type, ctx, call_id, outcome, element)
 
 
+def parse_request(headers: Mapping[str, str], body: bytes) -> list[CallbackEvent | Refused]:
+    """The events of a callback: binary mode (one event, attributes in ``ce-`` headers), else structured."""
+    if "ce-specversion" not in headers:
+        return parse_body(body)
+    # Header names are case-insensitive; CloudEvents attribute names are lower case.
+    element: dict[str, Any] = {k.lower()[3:]: v for k, v in headers.items() if k.lower().startswith("ce-")}
+    try:
+        element["data"] = json.loads(body) if body.strip() else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"the binary-mode event's body is not JSON: {exc}", field="body") from None
+    return [parse_element(0, element)]
+
+
 def parse_body(body: bytes) -> list[CallbackEvent | Refused]:
     """The elements of a callback body: a JSON array (the norm) or one object (accepted too)."""
     try:

@@ -35,17 +35,25 @@ def play_entry(seq: SequenceDoc, op: OpRecord) -> str:
 def _mark(change: Change, kind: str, seq: SequenceDoc, now: float, op: OpRecord | None = None, **extra: Any) -> None:
     entry: dict[str, Any] = {"at": now, "kind": kind, "sequenceId": seq.id}
     if op is not None:
-        entry.update(operationContext=operation_context(seq.id, op.index), step=op.step, repeat=op.repeat,
-                     attempt=op.attempt)  # fmt: skip
+        entry.update(
+            operationContext=operation_context(seq.id, op.index), step=op.step, repeat=op.repeat, attempt=op.attempt
+        )
     entry.update({k: v for k, v in extra.items() if v is not None})
     change.timeline.append(entry)
 
 
 def _schedule(change: Change, seq: SequenceDoc, pos: Position, now: float, delay: float, cancel_first: bool) -> None:
     op = OpRecord(
-        index=len(seq.ops), step=pos.step, repeat=pos.repeat, attempt=pos.attempt, generation=seq.generation,
-        status=OpStatus.NOT_STARTED, created_at=now, due_at=now + delay, cancel_first=cancel_first,
-    )  # fmt: skip
+        index=len(seq.ops),
+        step=pos.step,
+        repeat=pos.repeat,
+        attempt=pos.attempt,
+        generation=seq.generation,
+        status=OpStatus.NOT_STARTED,
+        created_at=now,
+        due_at=now + delay,
+        cancel_first=cancel_first,
+    )
     seq.ops.append(op)
     seq.current = op.index
     change.outbox.append((play_entry(seq, op), op.due_at))
@@ -129,8 +137,9 @@ def _stop(change: Change, seq: SequenceDoc, status: SeqStatus, reason: str, now:
 
 def cancel(seq: SequenceDoc, call: CallDoc, queued: list[SequenceDoc], now: float) -> Change:
     if seq.status.terminal:
-        raise Conflict(f"the sequence has already ended ({seq.status})", sequenceId=seq.id,
-                       sequenceStatus=str(seq.status))  # fmt: skip
+        raise Conflict(
+            f"the sequence has already ended ({seq.status})", sequenceId=seq.id, sequenceStatus=str(seq.status)
+        )
     change = Change(call_id=seq.call_id, sequences=[seq], call=call)
     _mark(change, "cancelRequested", seq, now)
     if seq.status is SeqStatus.QUEUED:
@@ -168,8 +177,18 @@ def on_outcome(
     ctx = operation_context(seq.id, index)
     change.events.append((ctx, record))
     category, reason = classify(outcome)
-    _mark(change, "outcome", seq, now, op, outcome=str(outcome.kind), code=outcome.code, subcode=outcome.subcode,
-          httpStatus=outcome.http_status, reason=reason)  # fmt: skip
+    _mark(
+        change,
+        "outcome",
+        seq,
+        now,
+        op,
+        outcome=str(outcome.kind),
+        code=outcome.code,
+        subcode=outcome.subcode,
+        httpStatus=outcome.http_status,
+        reason=reason,
+    )
     if op.status.terminal:
         record["ignored"] = f"operation already {op.status}"
         return change
@@ -191,8 +210,9 @@ def on_outcome(
         record["ignored"] = f"sequence {seq.status}, generation {seq.generation}: recorded only"
         return change
     deadline = seq.deadline_at
-    decision = decide(seq.plan, op.position, outcome, now=now, deadline_at=deadline, jitter=jitter,
-                      failures=seq.failures)  # fmt: skip
+    decision = decide(
+        seq.plan, op.position, outcome, now=now, deadline_at=deadline, jitter=jitter, failures=seq.failures
+    )
     record["decision"] = type(decision).__name__.lower()
     if isinstance(decision, Wait):
         return change

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from service.errors import ConfigurationError
 
 PREVIEW_API_VERSION = "2021-08-30-preview"
+ACS_CALLBACK_ISSUER = "https://acscallautomation.communication.azure.com"
+ACS_CALLBACK_JWKS = "https://acscallautomation.communication.azure.com/calling/keys"
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class AcsConnection:
     """The parts of an ACS connection string (``endpoint=...;accesskey=...``)."""
 
     endpoint: str  # scheme://host[:port], no trailing slash
-    access_key: str  # base64, as shown in the portal
+    access_key: str  # base64, as shown in the portal; empty with Entra ID authentication
 
     @property
     def host(self) -> str:
@@ -41,7 +43,7 @@ class AcsConnection:
             parts[key.strip().lower()] = val.strip()
         endpoint = parts.get("endpoint", "").rstrip("/")
         access_key = parts.get("accesskey", "")
-        if not endpoint or not access_key:
+        if not endpoint:
             raise ConfigurationError("ACS connection string needs endpoint=...;accesskey=...")
         if urlsplit(endpoint).scheme not in ("http", "https"):
             raise ConfigurationError("ACS endpoint must be an http(s) URL")
@@ -60,7 +62,14 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     # The first secret goes into new callback URLs; all of them are accepted (rotation).
     callback_secrets: tuple[str, ...] = ()
+    # GA callbacks carry an RS256 JWT; its audience is the ACS resource's immutable id.
+    callback_jwt: str = "auto"  # "auto" (required for the GA dialect), "on", "off"
+    acs_resource_id: str = ""
+    acs_jwt_issuer: str = ACS_CALLBACK_ISSUER
+    acs_jwks_url: str = ACS_CALLBACK_JWKS
+    acs_auth: str = "hmac"  # "hmac" (access key) or "entra" (Microsoft Entra ID token, azure-identity)
     api_keys: tuple[str, ...] = ()
+    readonly_api_keys: tuple[str, ...] = ()  # may read status, may not start or cancel
     host: str = "127.0.0.1"
     port: int = 8000
     environment: str = "development"
@@ -81,6 +90,10 @@ class Settings:
     def dialect(self) -> str:
         # The 2021 Server Calling previews share one surface; everything later is Call Automation.
         return "preview" if self.acs_api_version.startswith("2021-") else "ga"
+
+    @property
+    def jwt_required(self) -> bool:
+        return self.callback_jwt == "on" or (self.callback_jwt == "auto" and self.dialect == "ga")
 
     @property
     def callback_url(self) -> str:
@@ -123,7 +136,13 @@ class Settings:
             acs_api_version=get("ACS_API_VERSION", PREVIEW_API_VERSION),
             public_base_url=get("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"),
             callback_secrets=_split(get("CALLBACK_SECRETS")),
+            callback_jwt=get("CALLBACK_JWT", "auto").lower(),
+            acs_resource_id=get("ACS_RESOURCE_ID"),
+            acs_jwt_issuer=get("ACS_JWT_ISSUER", ACS_CALLBACK_ISSUER),
+            acs_jwks_url=get("ACS_JWKS_URL", ACS_CALLBACK_JWKS),
+            acs_auth=get("ACS_AUTH", "hmac").lower(),
             api_keys=_split(get("API_KEYS")),
+            readonly_api_keys=_split(get("READONLY_API_KEYS")),
             host=get("HOST", "127.0.0.1"),
             port=port,
             environment=environment,
@@ -140,9 +159,22 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        """Refuse settings that are unsafe in production; development stays permissive."""
+        """Refuse settings that cannot work, and in production those that are unsafe."""
+        if self.callback_jwt not in ("auto", "on", "off"):
+            raise ConfigurationError("CALLCUE_CALLBACK_JWT must be auto, on or off")
+        if self.jwt_required and not self.acs_resource_id:
+            raise ConfigurationError(
+                "GA callbacks are authenticated by a JWT whose audience is the ACS resource id: "
+                "set CALLCUE_ACS_RESOURCE_ID (or CALLCUE_CALLBACK_JWT=off, never in production)"
+            )
+        if self.acs_auth not in ("hmac", "entra"):
+            raise ConfigurationError("CALLCUE_ACS_AUTH must be hmac or entra")
+        if self.acs is not None and self.acs_auth == "hmac" and not self.acs.access_key:
+            raise ConfigurationError("the ACS connection string has no accesskey (or set CALLCUE_ACS_AUTH=entra)")
         if not self.production:
             return
+        if self.callback_jwt == "off" and self.dialect == "ga":
+            raise ConfigurationError("production mode does not accept CALLCUE_CALLBACK_JWT=off")
         missing = [
             name
             for name, present in (

@@ -151,8 +151,10 @@ def encode_change(change: Change, retention: int, now: float) -> str:
     if change.call is not None:
         key = call_key(change.call_id)
         check.append([key, str(change.call.version)])
-        cmds += [["HSET", key, "v", str(change.call.version + 1), "d", _dumps(change.call.to_json())],
-                 ["EXPIRE", key, ttl]]  # fmt: skip
+        cmds += [
+            ["HSET", key, "v", str(change.call.version + 1), "d", _dumps(change.call.to_json())],
+            ["EXPIRE", key, ttl],
+        ]
     for entry, due in change.outbox:
         cmds.append(["ZADD", OUTBOX, str(int(due * 1000)), entry])
     if change.outbox:

@@ -118,13 +118,22 @@ def operations(status: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_a_sequence_end_to_end(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
-    plan = {"prompts": [{"audioFileUri": files.url("one.wav")}, {"audioFileUri": files.url("two.wav"), "repeat": 2},
-                        {"audioFileUri": files.url("bad.wav")}]}  # fmt: skip
+    plan = {
+        "prompts": [
+            {"audioFileUri": files.url("one.wav")},
+            {"audioFileUri": files.url("two.wav"), "repeat": 2},
+            {"audioFileUri": files.url("bad.wav")},
+        ]
+    }
     sid = start(api, "e2e-1", plan)
     status = wait_for(api, sid, ("failed",), stack)
     ops = operations(status)
     assert [(o["step"], o["repeat"], o["attempt"], o["status"]) for o in ops] == [
-        (0, 0, 1, "completed"), (1, 0, 1, "completed"), (1, 1, 1, "completed"), (2, 0, 1, "failed")]  # fmt: skip
+        (0, 0, 1, "completed"),
+        (1, 0, 1, "completed"),
+        (1, 1, 1, "completed"),
+        (2, 0, 1, "failed"),
+    ]
     assert ops[-1]["resultInfo"] == {"code": 400, "subcode": 8535, "message": ops[-1]["resultInfo"]["message"]}
     assert "8535" in status["reason"]
     seen = emulator_timeline(stack, "e2e-1")
@@ -144,8 +153,12 @@ def test_a_sequence_end_to_end(api: httpx.Client, stack: DevStack, files: FlakyF
 
 
 def test_repeat_three_times_with_pauses(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
-    plan = {"prompts": [{"audioFileUri": files.url("one.wav"), "repeat": 3, "pauseAfterMs": 400},
-                        {"audioFileUri": files.url("two.wav")}]}  # fmt: skip
+    plan = {
+        "prompts": [
+            {"audioFileUri": files.url("one.wav"), "repeat": 3, "pauseAfterMs": 400},
+            {"audioFileUri": files.url("two.wav")},
+        ]
+    }
     sid = start(api, "e2e-pause", plan)
     status = wait_for(api, sid, ("completed",), stack)
     assert status["steps"][0]["plays"] == 3 and status["steps"][1]["plays"] == 1
@@ -180,8 +193,11 @@ def test_throttled_play_waits_for_retry_after(api: httpx.Client, stack: DevStack
 
 def test_dropped_callback_is_caught_by_the_watchdog(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
     fault(stack, kind="drop", callConnectionId="e2e-drop", times=1)
-    sid = start(api, "e2e-drop", {"prompts": [{"audioFileUri": files.url("two.wav")}],
-                                  "retry": {"maxAttempts": 2, "initialDelayMs": 0}})  # fmt: skip
+    sid = start(
+        api,
+        "e2e-drop",
+        {"prompts": [{"audioFileUri": files.url("two.wav")}], "retry": {"maxAttempts": 2, "initialDelayMs": 0}},
+    )
     status = wait_for(api, sid, ("completed",), stack)
     ops = operations(status)
     assert [o["status"] for o in ops] == ["timedOut", "completed"]
@@ -190,8 +206,11 @@ def test_dropped_callback_is_caught_by_the_watchdog(api: httpx.Client, stack: De
 
 
 def test_cancel_during_a_looped_prompt(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
-    sid = start(api, "e2e-loop", {"prompts": [{"audioFileUri": files.url("one.wav"), "loop": True},
-                                              {"audioFileUri": files.url("two.wav")}]})  # fmt: skip
+    sid = start(
+        api,
+        "e2e-loop",
+        {"prompts": [{"audioFileUri": files.url("one.wav"), "loop": True}, {"audioFileUri": files.url("two.wav")}]},
+    )
     status = wait_for(api, sid, ("running",), stack)
     deadline = time.monotonic() + 10
     while operations(status)[0]["status"] != "running" and time.monotonic() < deadline:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 import redis
 
-from service.acs.client import AcsClient
+from service.acs.client import AcsClient, entra_token_provider
 from service.connections import sync_redis
 from service.errors import ConfigurationError
 from service.settings import Settings
@@ -45,7 +45,12 @@ def build(settings: Settings) -> WorkerContext:
         settings=settings,
         redis=client,
         store=SyncStore(client, settings.retention_seconds),
-        acs=AcsClient(settings.acs, settings.acs_api_version, settings.acs_timeout_seconds),
+        acs=AcsClient(
+            settings.acs,
+            settings.acs_api_version,
+            settings.acs_timeout_seconds,
+            token_provider=entra_token_provider() if settings.acs_auth == "entra" else None,
+        ),
         http=httpx.Client(timeout=1.0, follow_redirects=True),
     )
 

@@ -60,9 +60,14 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
         if current.seq is None:
             return None
         return sequencer.on_request_started(
-            current.seq, index, time.time(), timeout=settings.acs_timeout_seconds,
-            max_play=settings.max_play_seconds, grace=settings.watchdog_grace_seconds, expected=expected,
-        )  # fmt: skip
+            current.seq,
+            index,
+            time.time(),
+            timeout=settings.acs_timeout_seconds,
+            max_play=settings.max_play_seconds,
+            grace=settings.watchdog_grace_seconds,
+            expected=expected,
+        )
 
     _, change, _ = ctx.store.transact(time.time, start, sid=sid)
     if change is None:
@@ -71,17 +76,27 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
         cancel = ctx.acs.cancel_all(call_id, operation_context=f"{op_ctx}.cancel", now=time.time())
         log.info("cancelAllMediaOperations before %s: HTTP %s", op_ctx, cancel.status)
     response = ctx.acs.play(
-        call_id, audio_uri=prompt.audio_file_uri, audio_file_id=prompt.audio_file_id, loop=prompt.loop,
-        operation_context=op_ctx, callback_uri=settings.callback_url, now=time.time(),
-    )  # fmt: skip
+        call_id,
+        audio_uri=prompt.audio_file_uri,
+        audio_file_id=prompt.audio_file_id,
+        loop=prompt.loop,
+        operation_context=op_ctx,
+        callback_uri=settings.callback_url,
+        now=time.time(),
+    )
     if response.accepted:
 
         def accepted(current: Loaded) -> Change | None:
             if current.seq is None:
                 return None
-            return sequencer.on_request_accepted(current.seq, index, time.time(), response.operation_id,
-                                                 max_play=settings.max_play_seconds,
-                                                 grace=settings.watchdog_grace_seconds)  # fmt: skip
+            return sequencer.on_request_accepted(
+                current.seq,
+                index,
+                time.time(),
+                response.operation_id,
+                max_play=settings.max_play_seconds,
+                grace=settings.watchdog_grace_seconds,
+            )
 
         ctx.store.transact(time.time, accepted, sid=sid)
         return f"accepted (HTTP {response.status})"

@@ -62,9 +62,13 @@ class Pump:
         entries = self.claim(OUTBOX, now)
         for entry in entries:
             self.queue.enqueue(
-                "workers.jobs.run_entry", entry, job_id=job_id(entry), result_ttl=60, failure_ttl=3600,
+                "workers.jobs.run_entry",
+                entry,
+                job_id=job_id(entry),
+                result_ttl=60,
+                failure_ttl=3600,
                 job_timeout=int(LEASE),
-            )  # fmt: skip
+            )
         return len(entries)
 
     def watchdog(self, now: float) -> int:

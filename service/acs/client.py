@@ -8,6 +8,7 @@ A connection failure or timeout is reported as status 0.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from service.acs.signing import sign
+from service.errors import ConfigurationError
 from service.settings import AcsConnection
 
 
@@ -58,13 +60,37 @@ def _error_message(response: httpx.Response) -> str:
     return response.text[:200]
 
 
+ENTRA_SCOPE = "https://communication.azure.com/.default"
+
+TokenProvider = Callable[[], str]
+
+
+def entra_token_provider() -> TokenProvider:
+    """Microsoft Entra ID tokens from azure-identity (the ``entra`` extra); it caches and renews them."""
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError as exc:
+        raise ConfigurationError("CALLCUE_ACS_AUTH=entra needs azure-identity: pip install 'callcue[entra]'") from exc
+    credential = DefaultAzureCredential()
+    return lambda: str(credential.get_token(ENTRA_SCOPE).token)
+
+
 class AcsClient:
-    def __init__(self, connection: AcsConnection, api_version: str, timeout: float,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+    """``token_provider`` set: Entra ID bearer tokens; otherwise HMAC with the access key."""
+
+    def __init__(
+        self,
+        connection: AcsConnection,
+        api_version: str,
+        timeout: float,
+        transport: httpx.BaseTransport | None = None,
+        token_provider: TokenProvider | None = None,
+    ) -> None:
         self.connection = connection
         self.api_version = api_version
         self.preview = api_version.startswith("2021-")
         self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._token_provider = token_provider
 
     def close(self) -> None:
         self._http.close()
@@ -78,7 +104,10 @@ class AcsClient:
 
     def _send(self, method: str, url: str, payload: dict[str, Any] | None, now: float) -> AcsResponse:
         body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
-        headers = sign(method, url, body, self.connection.access_key)
+        if self._token_provider is not None:
+            headers = {"Authorization": f"Bearer {self._token_provider()}"}
+        else:
+            headers = sign(method, url, body, self.connection.access_key)
         if payload is not None:
             headers["Content-Type"] = "application/json"
         try:
@@ -99,8 +128,17 @@ class AcsClient:
             error="" if response.is_success else _error_message(response),
         )
 
-    def play(self, call_id: str, *, audio_uri: str, audio_file_id: str | None, loop: bool,
-             operation_context: str, callback_uri: str, now: float) -> AcsResponse:  # fmt: skip
+    def play(
+        self,
+        call_id: str,
+        *,
+        audio_uri: str,
+        audio_file_id: str | None,
+        loop: bool,
+        operation_context: str,
+        callback_uri: str,
+        now: float,
+    ) -> AcsResponse:
         if self.preview:
             payload: dict[str, Any] = {
                 "audioFileUri": audio_uri,

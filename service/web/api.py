@@ -28,8 +28,9 @@ _SEQUENCE_ID = re.compile(r"sq_[0-9a-f]{20}")
 def _call_id(request: Request) -> str:
     value: str = request.path_params["call_id"]
     if not _CALL_ID.fullmatch(value):
-        raise InvalidRequest("callConnectionId has characters or a length that no ACS call id has",
-                             field="callConnectionId")  # fmt: skip
+        raise InvalidRequest(
+            "callConnectionId has characters or a length that no ACS call id has", field="callConnectionId"
+        )
     return value
 
 
@@ -49,7 +50,7 @@ async def _load_sequence(store: AsyncStore, sid: str) -> SequenceDoc:
 
 async def start_sequence(request: Request) -> Response:
     state = app_state(request)
-    require_api_key(request, state.settings)
+    require_api_key(request, state.settings, write=True)
     call_id = _call_id(request)
     plan = Plan.from_json(await read_json(request, state.settings.max_body_bytes), state.settings.audio_hosts)
     sid = new_sequence_id()
@@ -75,7 +76,7 @@ async def get_sequence(request: Request) -> Response:
 
 async def cancel_sequence(request: Request) -> Response:
     state = app_state(request)
-    require_api_key(request, state.settings)
+    require_api_key(request, state.settings, write=True)
     sid = _sequence_id(request)
 
     def cancel(loaded: Loaded) -> Change | None:
@@ -87,8 +88,9 @@ async def cancel_sequence(request: Request) -> Response:
     if loaded is None:
         raise NotFound(f"no sequence {sid!r}")
     seq = await _load_sequence(state.store, sid)
-    return JSONResponse({"sequenceId": sid, "status": str(seq.status), "statusUrl": f"/v1/sequences/{sid}"},
-                        status_code=202)  # fmt: skip
+    return JSONResponse(
+        {"sequenceId": sid, "status": str(seq.status), "statusUrl": f"/v1/sequences/{sid}"}, status_code=202
+    )
 
 
 async def get_operation(request: Request) -> Response:
@@ -112,8 +114,9 @@ async def get_call(request: Request) -> Response:
     call_id = _call_id(request)
     since_raw = request.query_params.get("since", "0")
     if not since_raw.isdigit():
-        raise InvalidRequest("since must be a non-negative integer (the timelineNext of an earlier answer)",
-                             field="since")  # fmt: skip
+        raise InvalidRequest(
+            "since must be a non-negative integer (the timelineNext of an earlier answer)", field="since"
+        )
     since = int(since_raw)
     loaded = await state.store.load(call_id=call_id)
     if loaded is None or not loaded.call.sequences:
@@ -150,5 +153,8 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:  # any failure here means "not ready", whatever its type
         ok = False
         checks["redis"] = f"unavailable: {exc}"
-    return Response(json.dumps({"status": "ready" if ok else "unavailable", "checks": checks}),
-                    status_code=200 if ok else 503, media_type="application/json")  # fmt: skip
+    return Response(
+        json.dumps({"status": "ready" if ok else "unavailable", "checks": checks}),
+        status_code=200 if ok else 503,
+        media_type="application/json",
+    )

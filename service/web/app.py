@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -13,6 +14,8 @@ from service.settings import Settings
 from service.store import AsyncStore
 from service.web import api
 from service.web.callbacks import receive
+from service.web.jwt_auth import JwtVerifier
+from service.web.openapi import openapi
 from service.web.problems import HANDLERS
 from service.web.state import AppState
 
@@ -28,6 +31,7 @@ def routes() -> list[Route]:
         Route("/callbacks/acs", receive, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
 
 
@@ -37,11 +41,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = async_redis(settings)
+        http = httpx.AsyncClient()
+        verifier = None
+        if settings.jwt_required:
+            verifier = JwtVerifier(
+                jwks_url=settings.acs_jwks_url,
+                issuer=settings.acs_jwt_issuer,
+                audience=settings.acs_resource_id,
+                http=http,
+            )
         store = AsyncStore(client, settings.retention_seconds)
-        app.state.callcue = AppState(settings=settings, redis=client, store=store)
+        app.state.callcue = AppState(settings=settings, redis=client, store=store, http=http, jwt=verifier)
         try:
             yield
         finally:
+            await http.aclose()
             await client.aclose()
 
     return Starlette(routes=routes(), exception_handlers=HANDLERS, lifespan=lifespan)

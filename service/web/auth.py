@@ -6,7 +6,7 @@ import hmac
 
 from starlette.requests import Request
 
-from service.errors import Unauthenticated
+from service.errors import Forbidden, Unauthenticated
 from service.settings import Settings
 
 
@@ -18,15 +18,24 @@ def _matches(given: str, accepted: tuple[str, ...]) -> bool:
     return found
 
 
-def require_api_key(request: Request, settings: Settings) -> None:
-    """Bearer API key on control and status routes; open only in development with no key set."""
-    if not settings.api_keys:
+def require_api_key(request: Request, settings: Settings, *, write: bool = False) -> None:
+    """Bearer API key on control and status routes; open only when no key is configured (development).
+
+    401: no key, or a key callcue does not know. 403: a read-only key on a route that changes state.
+    """
+    if not settings.api_keys and not settings.readonly_api_keys:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("an API key is required: Authorization: Bearer <key>")
-    if not _matches(token.strip(), settings.api_keys):
-        raise Unauthenticated("the API key is not valid")
+    token = token.strip()
+    if _matches(token, settings.api_keys):
+        return
+    if _matches(token, settings.readonly_api_keys):
+        if write:
+            raise Forbidden("this API key may read, not start or cancel sequences")
+        return
+    raise Unauthenticated("the API key is not valid")
 
 
 def require_callback_secret(request: Request, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from service import sequencer
 from service.documents import Change, parse_operation_context
 from service.errors import InvalidRequest
-from service.events import CallbackEvent, Refused, parse_body
+from service.events import CallbackEvent, Refused, parse_request
 from service.model import OutcomeKind
 from service.store import AsyncStore, Committed, Loaded
 from service.web.auth import require_callback_secret
@@ -32,8 +32,10 @@ UNMATCHED_KEEP = 1000
 async def receive(request: Request) -> Response:
     state = app_state(request)
     require_callback_secret(request, state.settings)
+    if state.jwt is not None:
+        await state.jwt.verify(request.headers.get("authorization", ""))
     body = await read_body(request, state.settings.max_body_bytes)
-    items = parse_body(body)
+    items = parse_request(request.headers, body)
     report: dict[str, Any] = {"received": len(items), "applied": 0, "duplicates": 0, "recorded": 0, "refused": []}
     for item in items:
         if isinstance(item, Refused):
@@ -57,8 +59,9 @@ async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
         def apply(loaded: Loaded) -> Change | None:
             if loaded.seq is None:
                 return None
-            change = sequencer.on_outcome(loaded.seq, loaded.call, loaded.related, index, outcome, time.time(),
-                                          jitter, event=event.raw)  # fmt: skip
+            change = sequencer.on_outcome(
+                loaded.seq, loaded.call, loaded.related, index, outcome, time.time(), jitter, event=event.raw
+            )
             change.dedupe = event.dedupe_key
             return change
 
@@ -94,8 +97,9 @@ async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
     def apply(current: Loaded) -> Change | None:
         if current.seq is None:
             return None
-        change = sequencer.on_outcome(current.seq, current.call, current.related, index, outcome, time.time(),
-                                      jitter, event=event.raw)  # fmt: skip
+        change = sequencer.on_outcome(
+            current.seq, current.call, current.related, index, outcome, time.time(), jitter, event=event.raw
+        )
         change.dedupe = event.dedupe_key
         return change
 
@@ -105,6 +109,14 @@ async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
 
 async def _record_unmatched(store: AsyncStore, event: CallbackEvent, now: float) -> None:
     """Unknown operations and event types are acknowledged and kept for inspection, never refused."""
-    record = json.dumps({"at": now, "type": event.event_type, "operationContext": event.operation_context,
-                         "callConnectionId": event.call_id, "event": event.raw}, separators=(",", ":"))  # fmt: skip
+    record = json.dumps(
+        {
+            "at": now,
+            "type": event.event_type,
+            "operationContext": event.operation_context,
+            "callConnectionId": event.call_id,
+            "event": event.raw,
+        },
+        separators=(",", ":"),
+    )
     await store.push_capped(UNMATCHED, record, UNMATCHED_KEEP)

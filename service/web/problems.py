@@ -17,8 +17,13 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, code: str, detail: str, extra: dict[str, Any] | None = None) -> JSONResponse:
-    body = {"type": f"https://callcue.dev/problems/{code}", "title": code.replace("_", " "), "status": status,
-            "code": code, "detail": detail}  # fmt: skip
+    body = {
+        "type": f"https://callcue.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
     # Extension members never overwrite the standard ones.
     body.update({k: v for k, v in (extra or {}).items() if k not in body})
     headers = {"WWW-Authenticate": 'Bearer realm="callcue"'} if status == 401 else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 import redis.asyncio
 from starlette.requests import Request
 
 from service.settings import Settings
 from service.store import AsyncStore
+from service.web.jwt_auth import JwtVerifier
 
 
 @dataclass
@@ -16,6 +18,8 @@ class AppState:
     settings: Settings
     redis: redis.asyncio.Redis
     store: AsyncStore
+    http: httpx.AsyncClient
+    jwt: JwtVerifier | None  # set when callbacks must carry an ACS JWT (GA dialect)
 
 
 def app_state(request: Request) -> AppState:

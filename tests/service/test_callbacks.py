@@ -23,9 +23,13 @@ def play_result(ctx: str, code: int = 200, subcode: int = 0, status: str = "comp
         "specversion": "1.0",
         "time": "2021-09-07T10:00:05.123Z",
         "datacontenttype": "application/json",
-        "data": {"resultInfo": {"code": code, "subcode": subcode, "message": "m"}, "operationContext": ctx,
-                 "status": status, **extra},
-    }  # fmt: skip
+        "data": {
+            "resultInfo": {"code": code, "subcode": subcode, "message": "m"},
+            "operationContext": ctx,
+            "status": status,
+            **extra,
+        },
+    }
 
 
 async def start(api: httpx.AsyncClient, call: str = CALL, **plan: Any) -> str:
@@ -41,8 +45,11 @@ async def test_batch_with_a_malformed_element_applies_the_others(
 ) -> None:
     sid_a = await start(api, "call-a")
     sid_b = await start(api, "call-b")
-    batch = [play_result(f"{sid_a}.0"), {"type": "Microsoft.Communication.PlayAudioResult", "specversion": "1.0"},
-             play_result(f"{sid_b}.0", 400, 8535, "failed")]  # fmt: skip
+    batch = [
+        play_result(f"{sid_a}.0"),
+        {"type": "Microsoft.Communication.PlayAudioResult", "specversion": "1.0"},
+        play_result(f"{sid_b}.0", 400, 8535, "failed"),
+    ]
     answer = await api.post(CALLBACK, content=json.dumps(batch))
     assert answer.status_code == 200
     report = answer.json()
@@ -67,8 +74,9 @@ async def test_only_bad_elements_is_a_400_and_changes_nothing(api: httpx.AsyncCl
     assert (await api.get(f"/v1/sequences/{sid}")).json() == before
 
 
-async def test_unknown_operation_is_acknowledged_recorded_and_does_nothing(api: httpx.AsyncClient,
-                                                                          sync_redis: redis.Redis) -> None:  # fmt: skip
+async def test_unknown_operation_is_acknowledged_recorded_and_does_nothing(
+    api: httpx.AsyncClient, sync_redis: redis.Redis
+) -> None:
     outbox_before = sync_redis.zcard(OUTBOX)
     for ctx in ("sq_00000000000000000000.0", "someone-else's-context"):
         answer = await api.post(CALLBACK, content=json.dumps([play_result(ctx)]))

@@ -112,9 +112,16 @@ def test_backoff_is_bounded_and_honours_retry_after(
 
 
 outcomes = st.sampled_from(
-    [Outcome(K.COMPLETED, 200, 0), Outcome(K.FAILED, 400, 8536), Outcome(K.FAILED, 400, 8535),
-     Outcome(K.TIMED_OUT), Outcome(K.FAILED, http_status=503), Outcome(K.STARTED), Outcome(K.FAILED, 500, 1)]
-)  # fmt: skip
+    [
+        Outcome(K.COMPLETED, 200, 0),
+        Outcome(K.FAILED, 400, 8536),
+        Outcome(K.FAILED, 400, 8535),
+        Outcome(K.TIMED_OUT),
+        Outcome(K.FAILED, http_status=503),
+        Outcome(K.STARTED),
+        Outcome(K.FAILED, 500, 1),
+    ]
+)
 
 
 @settings(max_examples=300)

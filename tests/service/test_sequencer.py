@@ -53,20 +53,26 @@ class Call:
             if not entry.startswith("play:"):
                 continue
             sid, _, index = entry.removeprefix("play:").rpartition(".")
-            change = sequencer.on_request_started(self.seqs[sid], int(index), self.now, timeout=1, max_play=5,
-                                                  grace=1, expected=None)  # fmt: skip
+            change = sequencer.on_request_started(
+                self.seqs[sid], int(index), self.now, timeout=1, max_play=5, grace=1, expected=None
+            )
             if change is not None:
                 self.sent.append(entry)
                 self.apply(change)
-                self.apply(sequencer.on_request_accepted(self.seqs[sid], int(index), self.now, "acs-op",
-                                                        max_play=5, grace=1))  # fmt: skip
+                self.apply(
+                    sequencer.on_request_accepted(self.seqs[sid], int(index), self.now, "acs-op", max_play=5, grace=1)
+                )
 
     def outcome(self, sid: str, index: int, outcome: Outcome) -> None:
         self.apply(sequencer.on_outcome(self.seqs[sid], self.doc, self.related(), index, outcome, self.now, 0.5))
 
     def in_flight(self) -> list[str]:
-        return [f"{s.id}.{op.index}" for s in self.seqs.values() for op in s.ops
-                if op.requested_at is not None and not op.status.terminal]  # fmt: skip
+        return [
+            f"{s.id}.{op.index}"
+            for s in self.seqs.values()
+            for op in s.ops
+            if op.requested_at is not None and not op.status.terminal
+        ]
 
 
 def simple(*repeats: int, mode: str = "replace", attempts: int = 2, deadline: int | None = None) -> Plan:
@@ -157,8 +163,12 @@ def test_random_streams_keep_one_play_in_flight_and_never_play_after_the_end(ste
         call.start(f"sq_{created}", simple(2, 1, mode=mode, deadline=120))
 
     new("replace")
-    outcome_for = {"complete": Outcome(K.COMPLETED, 200, 0), "fail": Outcome(K.FAILED, 400, 8536),
-                   "fatal": Outcome(K.FAILED, 400, 8535), "timeout": Outcome(K.TIMED_OUT)}  # fmt: skip
+    outcome_for = {
+        "complete": Outcome(K.COMPLETED, 200, 0),
+        "fail": Outcome(K.FAILED, 400, 8536),
+        "fatal": Outcome(K.FAILED, 400, 8535),
+        "timeout": Outcome(K.TIMED_OUT),
+    }
     for action, n in steps:
         call.now += 1
         ended_before = {s.id for s in call.seqs.values() if s.status.terminal}
