@@ -31,10 +31,13 @@ from service.settings import Settings
 class DevStack:
     workers: int = 1
     speed: float = 1.0  # emulator speed factor: prompts play this many times faster
+    callback_retries: int = 3  # how often the emulator re-sends a callback that got no 2xx
     api_version: str = "2021-08-30-preview"
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callcue-dev-")))
     extra_env: dict[str, str] = field(default_factory=dict)
-    quiet: bool = True
+    # Environment for one process only, at its first start (a respawn runs without it): how
+    # the reliability tests arm a crash point in "web" or "worker1".
+    process_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.redis: EmbeddedRedis | None = None
@@ -45,12 +48,13 @@ class DevStack:
         self.web_url = ""
 
     # Everything is launched with this interpreter, so the stack runs from any venv.
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen(
-            [sys.executable, *args], env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
+    def _spawn(self, name: str, *args: str, first: bool = True) -> subprocess.Popen[bytes]:
+        env = {**self.env, **self.process_env.get(name, {})} if first else self.env
+        # The child keeps its own copy of the log file's descriptor; ours is closed right away.
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, *args], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
         self.processes[name] = process
         return process
 
@@ -89,7 +93,7 @@ class DevStack:
             self._spawn(
                 "emulator", "-m", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port),
                 "--access-key", access_key, "--speed", str(self.speed), "--resource-id", resource_id,
-                "--issuer", self.emulator_url,
+                "--issuer", self.emulator_url, "--callback-retries", str(self.callback_retries),
             )  # fmt: skip
         else:
             env["CALLCUE_ACS_CONNECTION_STRING"] = os.environ["CALLCUE_ACS_CONNECTION_STRING"]
@@ -130,9 +134,13 @@ class DevStack:
     def respawn(self, name: str) -> None:
         """Start a process again under its name (after a crash test killed it)."""
         args = {"web": ("-m", "service.cli", "web")}.get(name, ("-m", "service.cli", "worker"))
-        self._spawn(name, *args)
+        self._spawn(name, *args, first=False)
         if name == "web":
             self.wait_http(f"{self.web_url}/healthz", "web")
+
+    def exited(self) -> dict[str, int]:
+        """Processes that have ended, with their exit codes."""
+        return {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         process = self.processes.get(name)

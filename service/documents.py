@@ -224,6 +224,7 @@ class Change:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (operationContext, record)
     dedupe: str | None = None  # refuse the whole change if this event key was already applied
+    idempotency: tuple[str, str] | None = None  # (Idempotency-Key, sequence id) of a new sequence
 
     @property
     def empty(self) -> bool:

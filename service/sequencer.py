@@ -229,22 +229,19 @@ def on_outcome(
 
 
 def on_deadline(seq: SequenceDoc, call: CallDoc, queued: list[SequenceDoc], now: float) -> Change | None:
-    """The sequence's deadline passed: no new play; a looped prompt is canceled (it would never end)."""
+    """The sequence's deadline passed: no new play, and what is playing is canceled.
+
+    Stopping the play (rather than letting it finish) keeps the rule that a call never has two
+    plays of callcue in flight: the next sequence may start at once.
+    """
     if seq.status is not SeqStatus.RUNNING:
         return None
     change = Change(call_id=seq.call_id, sequences=[seq], call=call)
     op = seq.op(seq.current) if seq.current is not None else None
-    looping = op is not None and seq.prompt(op).loop and op.requested_at is not None and not op.status.terminal
-    if looping:
-        _stop(change, seq, SeqStatus.TIMED_OUT, "deadline reached during a looped prompt", now)
-    else:
-        if op is not None and op.requested_at is None:
-            op.status = OpStatus.CANCELED  # scheduled but never sent: it will not be
-            op.ended_at = now
-            op.reason = "deadline reached before it was sent"
-        _end(change, seq, SeqStatus.TIMED_OUT, "deadline reached", now)
-    _hand_over(change, call, queued, now, cancel_first=looping)
-    if looping and call.active is None:
+    playing = op is not None and op.requested_at is not None and not op.status.terminal
+    _stop(change, seq, SeqStatus.TIMED_OUT, "deadline reached" + (" while playing" if playing else ""), now)
+    _hand_over(change, call, queued, now, cancel_first=playing)
+    if playing and call.active is None:
         change.outbox.append((f"cancel:{seq.id}", now))
     return change
 

@@ -78,6 +78,9 @@ class Settings:
     max_play_seconds: float = 120.0
     watchdog_grace_seconds: float = 5.0
     acs_timeout_seconds: float = 5.0
+    # How long an outbox entry stays claimed by a pump before another may take it again: the
+    # time a dead worker's follow-up waits before it is sent by someone else.
+    outbox_lease_seconds: float = 30.0
     max_body_bytes: int = 1_048_576
     audio_hosts: tuple[str, ...] = ()  # empty: any host
     log_level: str = "INFO"
@@ -151,6 +154,7 @@ class Settings:
             max_play_seconds=number("MAX_PLAY_SECONDS", 120.0),
             watchdog_grace_seconds=number("WATCHDOG_GRACE_SECONDS", 5.0),
             acs_timeout_seconds=number("ACS_TIMEOUT_SECONDS", 5.0),
+            outbox_lease_seconds=number("OUTBOX_LEASE_SECONDS", 30.0),
             max_body_bytes=int(number("MAX_BODY_BYTES", 1_048_576)),
             audio_hosts=_split(get("AUDIO_HOSTS")),
             log_level=get("LOG_LEVEL", "INFO").upper(),

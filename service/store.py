@@ -10,7 +10,8 @@ Keys (``<call>`` a callConnectionId, ``<sid>`` a sequence id, ``<ctx>`` an opera
     cc:call:<call>   hash  v, d (CallDoc JSON)
     cc:tl:<call>     list  the call's timeline, oldest first
     cc:ev:<ctx>      list  every event received for one operation, duplicates and late ones included
-    cc:seen:<call>   set   keys of events already applied (dedupe)
+    cc:seen:<call>   set   keys of events already applied, and Idempotency-Keys used (dedupe)
+    cc:idem:<call>   hash  Idempotency-Key -> the sequence id it created
     cc:calls         zset  call ids by last activity
     cc:outbox        zset  follow-ups by due time (ms); workers.pump turns them into RQ jobs
     cc:watch         zset  watchdog entries by deadline (ms)
@@ -58,6 +59,10 @@ def events_key(ctx: str) -> str:
 
 def seen_key(call_id: str) -> str:
     return f"cc:seen:{call_id}"
+
+
+def idempotency_key(call_id: str) -> str:
+    return f"cc:idem:{call_id}"
 
 
 # Reads a sequence (or only a call) and the call's active and queued sequences, in one round trip.
@@ -169,6 +174,10 @@ def encode_change(change: Change, retention: int, now: float) -> str:
     if change.timeline:
         key = timeline_key(change.call_id)
         cmds += [["RPUSH", key, *(_dumps(t) for t in change.timeline)], ["EXPIRE", key, ttl]]
+    if change.idempotency is not None:
+        key, sid = change.idempotency
+        change.dedupe = f"idem:{key}"
+        cmds += [["HSET", idempotency_key(change.call_id), key, sid], ["EXPIRE", idempotency_key(change.call_id), ttl]]
     unseen = None
     if change.dedupe is not None:
         key = seen_key(change.call_id)
@@ -222,6 +231,10 @@ class AsyncStore:
 
     async def append_event(self, ctx: str, record: dict[str, Any]) -> None:
         await self._call(self.redis.rpush(events_key(ctx), _dumps(record)))
+
+    async def idempotent_sequence(self, call_id: str, key: str) -> str | None:
+        value = await self._call(self.redis.hget(idempotency_key(call_id), key))
+        return None if value is None else _text(value)
 
     async def push_capped(self, key: str, value: str, keep: int) -> None:
         pipe = self.redis.pipeline(transaction=True)

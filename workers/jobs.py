@@ -16,6 +16,7 @@ import time
 import httpx
 
 from service import sequencer
+from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.model import Outcome, OutcomeKind, Prompt
 from service.store import OUTBOX, Loaded
@@ -37,6 +38,7 @@ def run_entry(entry: str) -> str:
         result = cancel_media(ctx, ref)
     else:
         result = f"unknown outbox entry {entry!r}"
+    crash_point("worker.after_outcome")
     ctx.redis.zrem(OUTBOX, entry)
     log.info("%s: %s", entry, result)
     return result
@@ -56,6 +58,8 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
     expected = None if prompt.loop else prompt_seconds(ctx, prompt)
     settings = ctx.settings
 
+    crash_point("worker.before_ledger")
+
     def start(current: Loaded) -> Change | None:
         if current.seq is None:
             return None
@@ -72,6 +76,7 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
     _, change, _ = ctx.store.transact(time.time, start, sid=sid)
     if change is None:
         return "skipped: already requested, or no longer the sequence's current play"
+    crash_point("worker.after_ledger")
     if op.cancel_first:
         cancel = ctx.acs.cancel_all(call_id, operation_context=f"{op_ctx}.cancel", now=time.time())
         log.info("cancelAllMediaOperations before %s: HTTP %s", op_ctx, cancel.status)
@@ -84,6 +89,7 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
         callback_uri=settings.callback_url,
         now=time.time(),
     )
+    crash_point("worker.after_request")
     if response.accepted:
 
         def accepted(current: Loaded) -> Change | None:

@@ -8,6 +8,7 @@ import threading
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
+from service import redis_health
 from service.settings import Settings
 from workers import context
 from workers.pump import Pump
@@ -22,6 +23,9 @@ MAINTENANCE_INTERVAL = 15
 def run(settings: Settings, *, burst: bool = False) -> int:
     ctx = context.build(settings)
     context.install(ctx)
+    report = redis_health.check_sync(ctx.redis, settings.production)
+    for problem in report["problems"]:
+        log.warning("Redis: %s", problem)
     queue = Queue(settings.queue_name, connection=ctx.redis, serializer=JSONSerializer)
     pump = Pump(ctx, queue)
     pump_thread = threading.Thread(target=pump.run, name="callcue-pump", daemon=True)

@@ -1,7 +1,7 @@
 """The pump: turns due outbox entries into RQ jobs, and overdue watch entries into outcomes.
 
 It runs as a thread beside the RQ worker in every worker process. Entries are claimed with a
-lease (their score moves ``LEASE`` seconds ahead) rather than removed, so that an entry whose
+lease (their score moves ``outbox_lease_seconds`` ahead) rather than removed, so that an entry whose
 job or process dies comes back by itself: that is the sweeper. Several pumps may run at once;
 a claim is atomic, and a job that still runs twice is stopped by the play ledger.
 
@@ -21,6 +21,7 @@ import redis
 from rq import Queue
 
 from service import sequencer
+from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.model import Outcome, OutcomeKind
 from service.store import OUTBOX, WAKE, WATCH, Loaded
@@ -28,7 +29,6 @@ from workers.context import WorkerContext
 
 log = logging.getLogger("callcue.pump")
 
-LEASE = 30.0  # seconds an entry stays claimed before another pump may take it again
 IDLE_WAIT = 0.5  # the longest sleep: other pumps' wake-ups are not seen, so poll this often
 BATCH = 100
 
@@ -48,6 +48,7 @@ class Pump:
     def __init__(self, ctx: WorkerContext, queue: Queue) -> None:
         self.ctx = ctx
         self.queue = queue
+        self.lease = ctx.settings.outbox_lease_seconds
         self._claim = ctx.redis.register_script(_CLAIM)
         self._stop = threading.Event()
 
@@ -55,11 +56,13 @@ class Pump:
         self._stop.set()
 
     def claim(self, key: str, now: float) -> list[str]:
-        raw = self._claim(keys=[key], args=[int(now * 1000), int(LEASE * 1000), BATCH])
+        raw = self._claim(keys=[key], args=[int(now * 1000), int(self.lease * 1000), BATCH])
         return [x.decode() if isinstance(x, bytes) else x for x in raw]
 
     def dispatch(self, now: float) -> int:
         entries = self.claim(OUTBOX, now)
+        if entries:
+            crash_point("pump.after_claim")
         for entry in entries:
             self.queue.enqueue(
                 "workers.jobs.run_entry",
@@ -67,8 +70,9 @@ class Pump:
                 job_id=job_id(entry),
                 result_ttl=60,
                 failure_ttl=3600,
-                job_timeout=int(LEASE),
+                job_timeout=max(1, int(self.lease)),
             )
+            crash_point("pump.after_enqueue")
         return len(entries)
 
     def watchdog(self, now: float) -> int:
@@ -77,7 +81,7 @@ class Pump:
             try:
                 self.fire(entry)
             except Exception:
-                # Leave the entry leased: it comes back after LEASE and is tried again.
+                # Leave the entry leased: it comes back after the lease and is tried again.
                 log.exception("watchdog entry %s failed", entry)
                 continue
             self.ctx.redis.zrem(WATCH, entry)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
+import redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from service import sequencer
+from service import redis_health, sequencer
+from service.crashpoints import crash_point
 from service.documents import Change, SequenceDoc, new_sequence_id, parse_operation_context
 from service.errors import InvalidRequest, NotFound
 from service.model import Plan
-from service.store import AsyncStore, Loaded, events_key, timeline_key
+from service.store import AsyncStore, Committed, Loaded, events_key, timeline_key
 from service.web import views
 from service.web.auth import require_api_key
 from service.web.body import read_json
@@ -53,14 +54,22 @@ async def start_sequence(request: Request) -> Response:
     require_api_key(request, state.settings, write=True)
     call_id = _call_id(request)
     plan = Plan.from_json(await read_json(request, state.settings.max_body_bytes), state.settings.audio_hosts)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 256:
+        raise InvalidRequest("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
     sid = new_sequence_id()
     now = time.time()
 
     def create(loaded: Loaded) -> Change:
         _, change = sequencer.create(loaded.call, loaded.related, call_id, sid, plan, now)
+        change.idempotency = (key, sid) if key is not None else None
         return change
 
-    await state.store.transact(time.time, create, call_id=call_id)
+    result, _, _ = await state.store.transact(time.time, create, call_id=call_id)
+    crash_point("web.after_start")
+    if result is Committed.DUPLICATE and key is not None:
+        # The same request again (a client retry): the sequence it created, not a second one.
+        sid = await state.store.idempotent_sequence(call_id, key) or sid
     seq = await _load_sequence(state.store, sid)
     url = f"/v1/sequences/{sid}"
     body = {"sequenceId": sid, "callConnectionId": call_id, "status": str(seq.status), "statusUrl": url}
@@ -142,19 +151,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when Redis answers and holds state safely; the rest is reported for operators."""
     state = app_state(request)
-    checks: dict[str, object] = {}
-    ok = True
+    body: dict[str, object] = {}
+    ready = True
     try:
-        await state.redis.ping()
-        info = await state.redis.config_get("appendonly")
-        checks["redis"] = "ok"
-        checks["appendonly"] = info.get("appendonly")
-    except Exception as exc:  # any failure here means "not ready", whatever its type
-        ok = False
-        checks["redis"] = f"unavailable: {exc}"
-    return Response(
-        json.dumps({"status": "ready" if ok else "unavailable", "checks": checks}),
-        status_code=200 if ok else 503,
-        media_type="application/json",
-    )
+        report = await redis_health.persistence(state.redis)
+        body["redis"] = report
+        body["queues"] = await redis_health.queues(state.redis, state.settings.queue_name, time.time())
+        ready = not (state.settings.production and report["checked"] and report["problems"])
+    except redis.RedisError as exc:
+        ready = False
+        body["redis"] = {"error": f"unavailable: {exc}"}
+    body["status"] = "ready" if ready else "unavailable"
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -9,6 +9,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from service import redis_health
 from service.connections import async_redis
 from service.settings import Settings
 from service.store import AsyncStore
@@ -41,6 +42,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = async_redis(settings)
+        if settings.production:
+            # Refuse to serve on a Redis that would lose acknowledged callbacks.
+            redis_health.refuse(await redis_health.persistence(client), production=True)
         http = httpx.AsyncClient()
         verifier = None
         if settings.jwt_required:

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import sequencer
+from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.errors import InvalidRequest
 from service.events import CallbackEvent, Refused, parse_request
@@ -66,6 +67,7 @@ async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
             return change
 
         result, change, loaded = await store.transact(time.time, apply, sid=sid)
+        crash_point("web.after_commit")
         if loaded is not None and result is Committed.DUPLICATE:
             await store.append_event(event.operation_context or "", {"at": now, "duplicate": True, "event": event.raw})
             return "duplicates"

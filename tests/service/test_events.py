@@ -16,7 +16,7 @@ CTX = "sq_0123456789abcdef0123.0"
 CALL = "401f7000-1111-2222-3333-444455556666"
 
 
-def ce(event_type: str, data: dict[str, Any], **envelope: Any) -> dict[str, Any]:
+def ce(event_type: str, data: Any, **envelope: Any) -> dict[str, Any]:
     return {
         "id": "e1",
         "source": f"calling/callConnections/{CALL}",
