@@ -25,6 +25,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The reliability scenarios alone, with their results table (they also run in `make test`).
+chaos: install
+	$(BIN)/pytest tests/chaos -q
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.audio_server import write_tone
 from service.devstack import DevStack
 
 SPEED = 10.0  # prompts play ten times faster at the emulator
@@ -247,3 +248,54 @@ def test_replace_and_enqueue(api: httpx.Client, stack: DevStack, files: FlakyFil
     assert kinds == ["playRequest", "cancel", "playRequest", "playRequest"]
     call = api.get("/v1/calls/e2e-modes").json()
     assert [s["sequenceId"] for s in call["sequences"]] == [first, queued, replacing]
+
+
+def test_result_before_the_202(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
+    fault(stack, kind="earlyCallback", callConnectionId="e2e-early", times=None)
+    sid = start(api, "e2e-early", {"prompts": [{"audioFileUri": files.url("two.wav"), "repeat": 2}]})
+    status = wait_for(api, sid, ("completed",), stack)
+    ops = operations(status)
+    assert [o["status"] for o in ops] == ["completed", "completed"]
+    assert all(o["acceptedAt"] >= o["endedAt"] for o in ops)  # the 202 was recorded after the result
+    assert len([e for e in emulator_timeline(stack, "e2e-early") if e["kind"] == "playRequest"]) == 2
+
+
+def test_server_errors_are_retried(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
+    fault(stack, kind="httpStatus", callConnectionId="e2e-5xx", status=503, times=2)
+    plan = {"prompts": [{"audioFileUri": files.url("two.wav")}], "retry": {"maxAttempts": 3, "initialDelayMs": 50}}
+    sid = start(api, "e2e-5xx", plan)
+    status = wait_for(api, sid, ("completed",), stack)
+    assert [(o["attempt"], o.get("httpStatus"), o["status"]) for o in operations(status)] == [
+        (1, 503, "failed"),
+        (2, 503, "failed"),
+        (3, None, "completed"),
+    ]
+
+
+def test_a_slow_answer_after_the_result_changes_nothing(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
+    # ACS's result arrives before its (late) answer to the request: the play is done, and the
+    # timeout that follows is recorded without a retry.
+    fault(stack, kind="slowResponse", callConnectionId="e2e-slow", delayMs=2500, times=1)
+    plan = {"prompts": [{"audioFileUri": files.url("two.wav")}], "retry": {"maxAttempts": 3, "initialDelayMs": 50}}
+    sid = start(api, "e2e-slow", plan)
+    time.sleep(3)  # the job's timeout (2 s) has passed
+    status = wait_for(api, sid, ("completed",), stack)
+    assert [o["status"] for o in operations(status)] == ["completed"]
+    events = api.get(f"/v1/operations/{operations(status)[0]['operationContext']}").json()["events"]
+    assert events[-1]["outcome"]["http_status"] == 0 and "ignored" in events[-1]
+
+
+def test_no_answer_before_the_timeout_is_a_new_attempt(
+    api: httpx.Client, stack: DevStack, files: FlakyFiles, audio_dir: Path
+) -> None:
+    # A 30 s prompt plays 3 s at the emulator: the request times out (2 s) before any result,
+    # so callcue retries as attempt 2; attempt 1's own result, arriving later, changes nothing.
+    write_tone(audio_dir / "long.wav", 30.0)
+    fault(stack, kind="slowResponse", callConnectionId="e2e-timeout", delayMs=2500, times=1)
+    plan = {"prompts": [{"audioFileUri": files.url("long.wav")}], "retry": {"maxAttempts": 3, "initialDelayMs": 50}}
+    sid = start(api, "e2e-timeout", plan)
+    status = wait_for(api, sid, ("completed",), stack, timeout=30)
+    first, second = operations(status)
+    assert (first["status"], first["httpStatus"], second["status"]) == ("failed", 0, "completed")
+    requests = [e["operationContext"] for e in emulator_timeline(stack, "e2e-timeout") if e["kind"] == "playRequest"]
+    assert requests == [first["operationContext"], second["operationContext"]]
