@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from service.client import add_client_commands
 from service.errors import ConfigurationError
 from service.settings import Settings
 
@@ -84,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="play a three-prompt sequence end to end and check what happened")
     demo.set_defaults(func=_demo)
     sub.add_parser("emulator", help="the ACS emulator (see `callcue emulator --help`)", add_help=False)
+    add_client_commands(sub)
     return p
 
 
