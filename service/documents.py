@@ -9,6 +9,7 @@ between (see service.store), so concurrent callbacks, jobs and API calls never i
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +226,8 @@ class Change:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (operationContext, record)
     dedupe: str | None = None  # refuse the whole change if this event key was already applied
     idempotency: tuple[str, str] | None = None  # (Idempotency-Key, sequence id) of a new sequence
+    counts: Counter[str] = field(default_factory=Counter)  # metric increments (service.metrics)
+    sums: dict[str, float] = field(default_factory=dict)  # float increments (histogram sums)
 
     @property
     def empty(self) -> bool:

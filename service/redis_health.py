@@ -6,6 +6,7 @@ Redis that would lose acknowledged callbacks (no AOF) or drop keys under memory 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -75,13 +76,22 @@ async def queues(client: redis.asyncio.Redis, queue_name: str, now: float) -> di
     pipe.zcard(OUTBOX)
     pipe.zrange(OUTBOX, 0, 0, withscores=True)
     pipe.zrange(WATCH, 0, 0, withscores=True)
-    depth, workers, outbox, first_out, first_watch = await pipe.execute()
+    pipe.lindex(f"rq:queue:{queue_name}", 0)  # RQ pushes right and pops left: index 0 waited longest
+    depth, workers, outbox, first_out, first_watch, oldest = await pipe.execute()
+    oldest_age = 0.0
+    if oldest is not None:
+        enqueued = await client.hget(f"rq:job:{_text(oldest)}", "enqueued_at")
+        if enqueued:
+            stamp = datetime.fromisoformat(_text(enqueued).replace("Z", "+00:00"))
+            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+            oldest_age = max(0.0, now - stamp.timestamp())
 
     def lag(first: list[tuple[bytes, float]]) -> float:
         return max(0.0, now - first[0][1] / 1000) if first else 0.0
 
     return {
         "queueDepth": depth,
+        "oldestJobAgeSeconds": round(oldest_age, 3),
         "workers": workers,
         "outbox": outbox,
         "outboxLagSeconds": round(lag(first_out), 3),

@@ -16,6 +16,7 @@ from typing import Any
 
 from service.documents import CallDoc, Change, OpRecord, SequenceDoc, operation_context
 from service.errors import Conflict
+from service.metrics import observe, series
 from service.model import OpStatus, Outcome, OutcomeKind, Plan, SeqStatus
 from service.policy import FIRST, Category, Finish, Play, Position, Wait, classify, decide
 
@@ -56,6 +57,8 @@ def _schedule(change: Change, seq: SequenceDoc, pos: Position, now: float, delay
     )
     seq.ops.append(op)
     seq.current = op.index
+    if pos.attempt > 1:
+        change.counts[series("callcue_retries")] += 1
     change.outbox.append((play_entry(seq, op), op.due_at))
     _mark(change, "playScheduled", seq, now, op, dueAt=op.due_at, audioFileUri=seq.prompt(op).audio_file_uri)
 
@@ -75,6 +78,7 @@ def _end(change: Change, seq: SequenceDoc, status: SeqStatus, reason: str, now: 
     seq.ended_at = seq.updated_at = now
     seq.current = None
     change.unwatch.append(f"deadline:{seq.id}")
+    change.counts[series("callcue_sequences_ended", status=str(status))] += 1
     _mark(change, "sequenceEnded", seq, now, status=str(status), reason=reason)
 
 
@@ -198,6 +202,8 @@ def on_outcome(
         op.started_at = op.started_at or now
         return change
     op.status = OpStatus.TIMED_OUT if outcome.kind is OutcomeKind.TIMED_OUT else _OP_STATUS[category]
+    if op.status is OpStatus.TIMED_OUT:
+        change.counts[series("callcue_watchdog_timeouts")] += 1
     op.ended_at = now
     op.result = outcome.to_json()
     op.reason = reason
@@ -261,6 +267,8 @@ def on_request_started(
     op.requested_at = now
     op.expected_seconds = expected
     change = Change(call_id=seq.call_id, sequences=[seq])
+    # The silence callcue adds: from the play being due (previous result + pause) to its request.
+    observe(change.counts, change.sums, "callcue_gap_seconds", max(0.0, now - op.due_at))
     if not seq.prompt(op).loop:
         expected = op.expected_seconds if op.expected_seconds is not None else max_play
         change.watch.append((f"op:{operation_context(seq.id, index)}", now + timeout + expected + grace))

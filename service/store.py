@@ -16,6 +16,7 @@ Keys (``<call>`` a callConnectionId, ``<sid>`` a sequence id, ``<ctx>`` an opera
     cc:outbox        zset  follow-ups by due time (ms); workers.pump turns them into RQ jobs
     cc:watch         zset  watchdog entries by deadline (ms)
     cc:wake          list  a nudge to the pump that the outbox changed
+    cc:metrics       hash  deployment-wide counters and histograms (service.metrics)
 
 Per-call keys expire ``retention_seconds`` after the call's last change.
 """
@@ -23,6 +24,7 @@ Per-call keys expire ``retention_seconds`` after the call's last change.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -33,6 +35,7 @@ import redis.asyncio
 
 from service.documents import CallDoc, Change, SequenceDoc
 from service.errors import Conflict, StoreUnavailable
+from service.metrics import METRICS_KEY
 
 OUTBOX = "cc:outbox"
 WATCH = "cc:watch"
@@ -183,6 +186,10 @@ def encode_change(change: Change, retention: int, now: float) -> str:
         key = seen_key(change.call_id)
         unseen = [key, change.dedupe]
         cmds += [["SADD", key, change.dedupe], ["EXPIRE", key, ttl]]
+    for name, n in change.counts.items():
+        cmds.append(["HINCRBY", METRICS_KEY, name, str(n)])
+    for name, value in change.sums.items():
+        cmds.append(["HINCRBYFLOAT", METRICS_KEY, name, repr(value)])
     cmds.append(["ZADD", CALLS, str(int(now * 1000)), change.call_id])
     return _dumps({"check": check, "unseen": unseen, "cmds": cmds})
 
@@ -232,6 +239,12 @@ class AsyncStore:
     async def append_event(self, ctx: str, record: dict[str, Any]) -> None:
         await self._call(self.redis.rpush(events_key(ctx), _dumps(record)))
 
+    async def add_metrics(self, counts: Counter[str]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for name, n in counts.items():
+            pipe.hincrby(METRICS_KEY, name, n)
+        await self._call(pipe.execute())
+
     async def idempotent_sequence(self, call_id: str, key: str) -> str | None:
         value = await self._call(self.redis.hget(idempotency_key(call_id), key))
         return None if value is None else _text(value)
@@ -241,6 +254,10 @@ class AsyncStore:
         pipe.lpush(key, value)
         pipe.ltrim(key, 0, keep - 1)
         await self._call(pipe.execute())
+
+    async def read_hash(self, key: str) -> dict[str, str]:
+        raw = await self._call(self.redis.hgetall(key))
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     async def read_list(self, key: str, start: int = 0) -> list[dict[str, Any]]:
         items = await self._call(self.redis.lrange(key, start, -1))

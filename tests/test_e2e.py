@@ -299,3 +299,27 @@ def test_no_answer_before_the_timeout_is_a_new_attempt(
     assert (first["status"], first["httpStatus"], second["status"]) == ("failed", 0, "completed")
     requests = [e["operationContext"] for e in emulator_timeline(stack, "e2e-timeout") if e["kind"] == "playRequest"]
     assert requests == [first["operationContext"], second["operationContext"]]
+
+
+def test_metrics_move(api: httpx.Client, stack: DevStack, files: FlakyFiles) -> None:
+    from tests.service.test_metrics import samples
+
+    before = samples(api.get("/metrics").text)
+    fault(stack, kind="drop", callConnectionId="e2e-metrics", times=1)
+    fault(stack, kind="duplicate", callConnectionId="e2e-metrics", copies=2, times=None)
+    plan = {"prompts": [{"audioFileUri": files.url("two.wav"), "repeat": 2}], "retry": {"initialDelayMs": 0}}
+    sid = start(api, "e2e-metrics", plan)
+    wait_for(api, sid, ("completed",), stack)
+    after = samples(api.get("/metrics").text)
+
+    def grew(key: str) -> float:
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("callcue_plays_total{result=accepted}") == 3  # one dropped result, retried once
+    assert grew("callcue_retries_total") == 1
+    assert grew("callcue_watchdog_timeouts_total") == 1
+    assert grew("callcue_callbacks_total{result=applied,type=PlayAudioResult}") == 2
+    assert grew("callcue_callbacks_total{result=duplicates,type=PlayAudioResult}") >= 1
+    assert grew("callcue_sequences_ended_total{status=completed}") == 1
+    assert grew("callcue_gap_seconds_count") == 3 and grew("callcue_gap_seconds_bucket{le=+Inf}") == 3
+    assert "callcue_workers" in after and "callcue_outbox_lag_seconds" in after

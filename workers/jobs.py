@@ -18,6 +18,7 @@ import httpx
 from service import sequencer
 from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
+from service.metrics import series
 from service.model import Outcome, OutcomeKind, Prompt
 from service.store import OUTBOX, Loaded
 from service.wav import HEADER_BYTES, duration_seconds
@@ -95,7 +96,7 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
         def accepted(current: Loaded) -> Change | None:
             if current.seq is None:
                 return None
-            return sequencer.on_request_accepted(
+            change = sequencer.on_request_accepted(
                 current.seq,
                 index,
                 time.time(),
@@ -103,6 +104,9 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
                 max_play=settings.max_play_seconds,
                 grace=settings.watchdog_grace_seconds,
             )
+            if change is not None:
+                change.counts[series("callcue_plays", result="accepted")] += 1
+            return change
 
         ctx.store.transact(time.time, accepted, sid=sid)
         return f"accepted (HTTP {response.status})"
@@ -117,7 +121,9 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
     def failed(current: Loaded) -> Change | None:
         if current.seq is None:
             return None
-        return sequencer.on_outcome(current.seq, current.call, current.related, index, outcome, time.time(), jitter)
+        change = sequencer.on_outcome(current.seq, current.call, current.related, index, outcome, time.time(), jitter)
+        change.counts[series("callcue_plays", result=str(response.status))] += 1
+        return change
 
     ctx.store.transact(time.time, failed, sid=sid)
     return f"refused (HTTP {response.status}: {outcome.message})"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
 import redis
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -13,6 +15,7 @@ from service import redis_health, sequencer
 from service.crashpoints import crash_point
 from service.documents import Change, SequenceDoc, new_sequence_id, parse_operation_context
 from service.errors import InvalidRequest, NotFound
+from service.metrics import METRICS_KEY, RedisCollector
 from service.model import Plan
 from service.store import AsyncStore, Committed, Loaded, events_key, timeline_key
 from service.web import views
@@ -165,3 +168,24 @@ async def readyz(request: Request) -> Response:
         body["redis"] = {"error": f"unavailable: {exc}"}
     body["status"] = "ready" if ready else "unavailable"
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text: deployment-wide series from Redis, then this process's own."""
+    state = app_state(request)
+    raw = await state.store.read_hash(METRICS_KEY)
+    gauges: dict[str, float] = {}
+    with contextlib.suppress(redis.RedisError):
+        health = await redis_health.queues(state.redis, state.settings.queue_name, time.time())
+        gauges = {
+            "callcue_queue_depth": health["queueDepth"],
+            "callcue_queue_oldest_job_age_seconds": health["oldestJobAgeSeconds"],
+            "callcue_outbox_entries": health["outbox"],
+            "callcue_outbox_lag_seconds": health["outboxLagSeconds"],
+            "callcue_watchdog_lag_seconds": health["watchdogLagSeconds"],
+            "callcue_workers": health["workers"],
+        }
+    registry = CollectorRegistry()
+    registry.register(RedisCollector({k: float(v) for k, v in raw.items()}, gauges))
+    body = generate_latest(registry) + generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

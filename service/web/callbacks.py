@@ -7,9 +7,11 @@ lists the refused elements by index. If Redis is away the answer is 503, so ACS 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
+from collections import Counter
 from typing import Any
 
 from starlette.requests import Request
@@ -18,8 +20,9 @@ from starlette.responses import JSONResponse, Response
 from service import sequencer
 from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
-from service.errors import InvalidRequest
+from service.errors import CallcueError, InvalidRequest, StoreUnavailable
 from service.events import CallbackEvent, Refused, parse_request
+from service.metrics import RECEIVER_LATENCY, series
 from service.model import OutcomeKind
 from service.store import AsyncStore, Committed, Loaded
 from service.web.auth import require_callback_secret
@@ -32,6 +35,22 @@ UNMATCHED_KEEP = 1000
 
 async def receive(request: Request) -> Response:
     state = app_state(request)
+    started = time.perf_counter()
+    counts: Counter[str] = Counter()
+    try:
+        return await _receive(request, counts)
+    except CallcueError as exc:
+        counts[series("callcue_callbacks_refused", reason=exc.code)] += 1
+        raise
+    finally:
+        RECEIVER_LATENCY.observe(time.perf_counter() - started)
+        if counts:
+            with contextlib.suppress(StoreUnavailable):  # metrics never decide the answer
+                await state.store.add_metrics(counts)
+
+
+async def _receive(request: Request, counts: Counter[str]) -> Response:
+    state = app_state(request)
     require_callback_secret(request, state.settings)
     if state.jwt is not None:
         await state.jwt.verify(request.headers.get("authorization", ""))
@@ -41,8 +60,12 @@ async def receive(request: Request) -> Response:
     for item in items:
         if isinstance(item, Refused):
             report["refused"].append({"index": item.index, "error": item.error})
+            counts[series("callcue_callbacks_refused", reason="malformed_event")] += 1
             continue
-        report[await ingest(state.store, item)] += 1
+        result = await ingest(state.store, item)
+        report[result] += 1
+        kind = item.event_type.rsplit(".", 1)[-1]
+        counts[series("callcue_callbacks", type=kind, result=result)] += 1
     if len(report["refused"]) == len(items):
         raise InvalidRequest("no event in the body could be read", field="body", refused=report["refused"])
     return JSONResponse(report)
