@@ -274,6 +274,12 @@ def document() -> dict[str, Any]:
                 }
             },
             "/healthz": {"get": {"summary": "liveness", "responses": {"200": {"description": "alive"}}}},
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (deployment-wide series from Redis, then this process's own)",
+                    "responses": {"200": {"description": "text exposition format"}},
+                }
+            },
             "/readyz": {
                 "get": {
                     "summary": "readiness: Redis and its persistence settings",
