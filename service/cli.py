@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 
 from service.client import add_client_commands
 from service.errors import ConfigurationError
+from service.logs import configure
 from service.settings import Settings
 
 
@@ -28,6 +30,7 @@ def _web(args: argparse.Namespace) -> int:
         port=port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # keep the JSON handler configured above
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()
@@ -96,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return emulator_main(argv[1:])
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # One line per HTTP request is noise at INFO; callcue logs what it decided instead.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The processes log JSON lines (for a log pipeline); the commands a person runs, plain text.
+    settings_level = os.environ.get("CALLCUE_LOG_LEVEL", "INFO").upper()
+    configure(
+        settings_level if settings_level in logging.getLevelNamesMapping() else "INFO",
+        json_lines=args.command in ("web", "worker"),
+    )
     try:
         result: int = args.func(args)
         return result

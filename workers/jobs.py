@@ -17,7 +17,8 @@ import httpx
 
 from service import sequencer
 from service.crashpoints import crash_point
-from service.documents import Change, parse_operation_context
+from service.documents import Change, OpRecord, SequenceDoc, operation_context, parse_operation_context
+from service.logs import bind
 from service.metrics import series
 from service.model import Outcome, OutcomeKind, Prompt
 from service.store import OUTBOX, Loaded
@@ -33,15 +34,17 @@ WAV_CACHE_SECONDS = 3600  # ACS itself caches a prompt for about an hour
 def run_entry(entry: str) -> str:
     ctx = context.get()
     kind, _, ref = entry.partition(":")
-    if kind == "play":
-        result = play(ctx, ref)
-    elif kind == "cancel":
-        result = cancel_media(ctx, ref)
-    else:
-        result = f"unknown outbox entry {entry!r}"
-    crash_point("worker.after_outcome")
-    ctx.redis.zrem(OUTBOX, entry)
-    log.info("%s: %s", entry, result)
+    sequence_id = ref.rpartition(".")[0] if kind == "play" else ref
+    with bind(sequenceId=sequence_id, operationContext=ref if kind == "play" else None):
+        if kind == "play":
+            result = play(ctx, ref)
+        elif kind == "cancel":
+            result = cancel_media(ctx, ref)
+        else:
+            result = f"unknown outbox entry {entry!r}"
+        crash_point("worker.after_outcome")
+        ctx.redis.zrem(OUTBOX, entry)
+        log.info("%s: %s", entry, result)
     return result
 
 
@@ -54,8 +57,14 @@ def play(ctx: WorkerContext, op_ctx: str) -> str:
     op = loaded.seq.op(index) if loaded and loaded.seq else None
     if loaded is None or loaded.seq is None or op is None:
         return "unknown operation"
-    call_id = loaded.seq.call_id
-    prompt = loaded.seq.prompt(op)
+    with bind(callConnectionId=loaded.seq.call_id):
+        return _play(ctx, loaded.seq, op)
+
+
+def _play(ctx: WorkerContext, seq: SequenceDoc, op: OpRecord) -> str:
+    """Claim the ledger, send the play, record ACS's answer: one step each, each atomic."""
+    sid, index, call_id, prompt = seq.id, op.index, seq.call_id, seq.prompt(op)
+    op_ctx = operation_context(sid, index)
     expected = None if prompt.loop else prompt_seconds(ctx, prompt)
     settings = ctx.settings
 

@@ -22,6 +22,7 @@ from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.errors import CallcueError, InvalidRequest, StoreUnavailable
 from service.events import CallbackEvent, Refused, parse_request
+from service.logs import bind
 from service.metrics import RECEIVER_LATENCY, series
 from service.model import OutcomeKind
 from service.store import AsyncStore, Committed, Loaded
@@ -62,7 +63,8 @@ async def _receive(request: Request, counts: Counter[str]) -> Response:
             report["refused"].append({"index": item.index, "error": item.error})
             counts[series("callcue_callbacks_refused", reason="malformed_event")] += 1
             continue
-        result = await ingest(state.store, item)
+        with bind(callConnectionId=item.call_id, operationContext=item.operation_context):
+            result = await ingest(state.store, item)
         report[result] += 1
         kind = item.event_type.rsplit(".", 1)[-1]
         counts[series("callcue_callbacks", type=kind, result=result)] += 1
