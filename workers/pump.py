@@ -24,13 +24,14 @@ from service import sequencer
 from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.model import Outcome, OutcomeKind
-from service.store import OUTBOX, WAKE, WATCH, Loaded
+from service.store import CALLS, OUTBOX, WAKE, WATCH, Loaded
 from workers.context import WorkerContext
 
 log = logging.getLogger("callcue.pump")
 
 IDLE_WAIT = 0.5  # the longest sleep: other pumps' wake-ups are not seen, so poll this often
 BATCH = 100
+TRIM_EVERY = 60.0  # seconds between two trims of the call index
 
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -51,6 +52,7 @@ class Pump:
         self.lease = ctx.settings.outbox_lease_seconds
         self._claim = ctx.redis.register_script(_CLAIM)
         self._stop = threading.Event()
+        self._trimmed_at = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,8 +126,17 @@ class Pump:
                 soonest = due if soonest is None else min(soonest, due)
         return soonest
 
+    def trim(self, now: float) -> None:
+        """Forget calls whose data has expired, so that the index of calls stays bounded too."""
+        if now - self._trimmed_at < TRIM_EVERY:
+            return
+        self._trimmed_at = now
+        horizon = int((now - self.ctx.settings.retention_seconds) * 1000)
+        self.ctx.redis.zremrangebyscore(CALLS, "-inf", horizon)
+
     def run_once(self) -> None:
         now = time.time()
+        self.trim(now)
         if self.dispatch(now) or self.watchdog(now):
             return
         due = self.next_due()

@@ -13,6 +13,7 @@ from service import redis_health
 from service.connections import async_redis
 from service.settings import Settings
 from service.store import AsyncStore
+from service.ui import ui_routes
 from service.web import api
 from service.web.callbacks import receive
 from service.web.jwt_auth import JwtVerifier
@@ -34,6 +35,7 @@ def routes() -> list[Route]:
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", api.metrics, methods=["GET"]),
+        *ui_routes(),
     ]
 
 
