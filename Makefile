@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format run dev chaos bench clean
+.PHONY: install demo test lint format run dev chaos bench browser clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ format: install
 
 run dev: install
 	$(BIN)/callcue dev
+
+# Debian's Chromium and its driver, for the live page's browser test (skipped without them).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "chromium: present"; \
+	else apt-get update -qq && apt-get install -y -qq chromium chromium-driver; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
