@@ -50,6 +50,7 @@ def _dev(args: argparse.Namespace) -> int:
     stack.start()
     print(f"callcue is running: {stack.web_url}")
     print(f"  API key:   {stack.api_key}")
+    print(f"  live page: {stack.web_url}/ui/?key={stack.api_key}")
     if stack.emulator_url:
         print(f"  emulator:  {stack.emulator_url} (ACS stand-in)")
     print(f"  logs:      {stack.log_dir}")
