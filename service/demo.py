@@ -44,7 +44,14 @@ def check(status: dict[str, Any], emulator_timeline: list[dict[str, Any]]) -> li
     callbacks = [e for e in emulator_timeline if e["kind"] == "callback"]
     if len(plays) != 4:
         problems.append(f"expected 4 play requests at the emulator, saw {len(plays)}")
-    completed = [c for c in callbacks if c.get("code") == 200 and c.get("subcode") == 0]
+    # GA also reports PlayStarted with 200/0: a completion is a PlayCompleted, or a preview
+    # PlayAudioResult with 200/0.
+    completed = [
+        c
+        for c in callbacks
+        if str(c.get("eventType", "")).endswith("PlayCompleted")
+        or (str(c.get("eventType", "")).endswith("PlayAudioResult") and (c.get("code"), c.get("subcode")) == (200, 0))
+    ]
     failed = [c for c in callbacks if c.get("subcode") == 8535]
     if len(completed) != 3:
         problems.append(f"expected 3 completed plays, saw {len(completed)}")

@@ -24,7 +24,6 @@ import httpx
 
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.errors import ConfigurationError
-from service.settings import Settings
 
 
 @dataclass
@@ -59,9 +58,10 @@ class DevStack:
         return process
 
     def start(self) -> DevStack:
-        configured = Settings.from_env()
+        # Only these two decide what the stack starts; the rest is the processes' business.
+        redis_url = os.environ.get("CALLCUE_REDIS_URL") or os.environ.get("REDIS_URL") or None
+        acs = os.environ.get("CALLCUE_ACS_CONNECTION_STRING") or None
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCUE_") and k != "REDIS_URL"}
-        redis_url = configured.redis_url
         if redis_url is None:
             self.redis = EmbeddedRedis(self.log_dir / "redis")
             redis_url = self.redis.start()
@@ -76,7 +76,7 @@ class DevStack:
             CALLCUE_ACS_API_VERSION=os.environ.get("CALLCUE_ACS_API_VERSION", self.api_version),
             PYTHONUNBUFFERED="1",
         )
-        if configured.acs is None:
+        if acs is None:
             access_key = base64.b64encode(secrets.token_bytes(32)).decode()
             emulator_port = free_port()
             self.emulator_url = f"http://127.0.0.1:{emulator_port}"
@@ -96,7 +96,7 @@ class DevStack:
                 "--issuer", self.emulator_url, "--callback-retries", str(self.callback_retries),
             )  # fmt: skip
         else:
-            env["CALLCUE_ACS_CONNECTION_STRING"] = os.environ["CALLCUE_ACS_CONNECTION_STRING"]
+            env["CALLCUE_ACS_CONNECTION_STRING"] = acs
         env.update(self.extra_env)
         self.env = env
         self._spawn("web", "-m", "service.cli", "web")

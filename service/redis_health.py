@@ -13,9 +13,10 @@ import redis
 import redis.asyncio
 
 from service.errors import ConfigurationError
-from service.store import OUTBOX, WATCH
+from service.store import OUTBOX, PUMPS, WATCH
 
 WANTED = {"appendonly": "yes", "maxmemory-policy": "noeviction"}
+PUMP_ALIVE_SECONDS = 5.0  # a pump beats at least every IDLE_WAIT (0.5 s) while it is alive
 
 
 def _text(value: Any) -> str:
@@ -77,7 +78,8 @@ async def queues(client: redis.asyncio.Redis, queue_name: str, now: float) -> di
     pipe.zrange(OUTBOX, 0, 0, withscores=True)
     pipe.zrange(WATCH, 0, 0, withscores=True)
     pipe.lindex(f"rq:queue:{queue_name}", 0)  # RQ pushes right and pops left: index 0 waited longest
-    depth, workers, outbox, first_out, first_watch, oldest = await pipe.execute()
+    pipe.zcount(PUMPS, int((now - PUMP_ALIVE_SECONDS) * 1000), "+inf")
+    depth, workers, outbox, first_out, first_watch, oldest, pumps = await pipe.execute()
     oldest_age = 0.0
     if oldest is not None:
         enqueued = await client.hget(f"rq:job:{_text(oldest)}", "enqueued_at")
@@ -93,6 +95,7 @@ async def queues(client: redis.asyncio.Redis, queue_name: str, now: float) -> di
         "queueDepth": depth,
         "oldestJobAgeSeconds": round(oldest_age, 3),
         "workers": workers,
+        "pumpsAlive": pumps,
         "outbox": outbox,
         "outboxLagSeconds": round(lag(first_out), 3),
         "watchdogLagSeconds": round(lag(first_watch), 3),

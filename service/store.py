@@ -17,6 +17,7 @@ Keys (``<call>`` a callConnectionId, ``<sid>`` a sequence id, ``<ctx>`` an opera
     cc:watch         zset  watchdog entries by deadline (ms)
     cc:wake          list  a nudge to the pump that the outbox changed
     cc:metrics       hash  deployment-wide counters and histograms (service.metrics)
+    cc:pumps         zset  pump heartbeats (host:pid -> last beat, ms)
 
 Per-call keys expire ``retention_seconds`` after the call's last change.
 """
@@ -41,6 +42,7 @@ OUTBOX = "cc:outbox"
 WATCH = "cc:watch"
 WAKE = "cc:wake"
 CALLS = "cc:calls"
+PUMPS = "cc:pumps"
 CAS_ATTEMPTS = 20
 
 

@@ -13,7 +13,9 @@ process adds an entry.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
 import time
 
@@ -24,7 +26,7 @@ from service import sequencer
 from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.model import Outcome, OutcomeKind
-from service.store import CALLS, OUTBOX, WAKE, WATCH, Loaded
+from service.store import CALLS, OUTBOX, PUMPS, WAKE, WATCH, Loaded
 from workers.context import WorkerContext
 
 log = logging.getLogger("callcue.pump")
@@ -52,6 +54,7 @@ class Pump:
         self.lease = ctx.settings.outbox_lease_seconds
         self._claim = ctx.redis.register_script(_CLAIM)
         self._stop = threading.Event()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._trimmed_at = 0.0
 
     def stop(self) -> None:
@@ -133,9 +136,12 @@ class Pump:
         self._trimmed_at = now
         horizon = int((now - self.ctx.settings.retention_seconds) * 1000)
         self.ctx.redis.zremrangebyscore(CALLS, "-inf", horizon)
+        self.ctx.redis.zremrangebyscore(PUMPS, "-inf", int((now - 3600) * 1000))
 
     def run_once(self) -> None:
         now = time.time()
+        # A heartbeat per pump: /readyz counts the pumps seen in the last few seconds.
+        self.ctx.redis.zadd(PUMPS, {self.name: int(now * 1000)})
         self.trim(now)
         if self.dispatch(now) or self.watchdog(now):
             return

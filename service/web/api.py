@@ -184,6 +184,7 @@ async def metrics(request: Request) -> Response:
             "callcue_outbox_lag_seconds": health["outboxLagSeconds"],
             "callcue_watchdog_lag_seconds": health["watchdogLagSeconds"],
             "callcue_workers": health["workers"],
+            "callcue_pumps_alive": health["pumpsAlive"],
         }
     registry = CollectorRegistry()
     registry.register(RedisCollector({k: float(v) for k, v in raw.items()}, gauges))
