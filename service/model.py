@@ -6,6 +6,7 @@ Everything is JSON-shaped (``to_json``/``from_json``) because it is stored in Re
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -76,7 +77,9 @@ def _fail(field_path: str, message: str) -> InvalidRequest:
 
 def _int(data: dict[str, Any], key: str, path: str, default: int, low: int, high: int) -> int:
     value = data.get(key, default)
-    # bool is an int in Python; a JSON true is not a count.
+    # JSON has one number type: 3.0 is the integer 3 (as JSON Schema says). A JSON true is not.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(f"{path}.{key}" if path else key, "must be an integer")
     if not low <= value <= high:
@@ -91,12 +94,25 @@ def _check_keys(data: dict[str, Any], allowed: set[str], path: str) -> None:
         raise _fail(where, "is not a known field")
 
 
+# ACS ids are GUIDs or base64-ish strings; anything else in a path is a mistake, or worse.
+CALL_ID_PATTERN = r"[A-Za-z0-9._:~+=@-]{1,256}"
+_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")  # a DNS name (IDNA-encoded), IPv4, or IPv6
+
+
 def check_audio_uri(uri: str, path: str, allowed_hosts: tuple[str, ...] = ()) -> None:
+    # ACS must fetch it: printable ASCII only (non-ASCII must arrive percent- or IDNA-encoded).
+    if not uri.isascii() or not uri.isprintable() or " " in uri or len(uri) > 2048:
+        raise _fail(path, "must be an absolute http(s) URL of printable ASCII, at most 2048 characters")
     parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise _fail(path, "has a port that is not a number") from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
         raise _fail(path, "must be an absolute http(s) URL")
-    if allowed_hosts and parts.hostname.lower() not in allowed_hosts:
-        raise _fail(path, f"host {parts.hostname!r} is not in CALLCUE_AUDIO_HOSTS")
+    if allowed_hosts and host not in allowed_hosts:
+        raise _fail(path, f"host {host!r} is not in CALLCUE_AUDIO_HOSTS")
 
 
 @dataclass(frozen=True)
@@ -162,8 +178,8 @@ class RetryPolicy:
             initial_delay_ms=_int(data, "initialDelayMs", "retry", cls.initial_delay_ms, 0, 3_600_000),
             max_delay_ms=_int(data, "maxDelayMs", "retry", cls.max_delay_ms, 0, 3_600_000),
         )
-        if policy.max_delay_ms < policy.initial_delay_ms:
-            raise _fail("retry.maxDelayMs", "must not be smaller than retry.initialDelayMs")
+        # maxDelayMs caps every delay, the first one included: a cap below initialDelayMs is
+        # well defined (every delay is the cap), so it is not an error.
         return policy
 
     def to_json(self) -> dict[str, Any]:

@@ -156,7 +156,7 @@ class Settings:
             acs_timeout_seconds=number("ACS_TIMEOUT_SECONDS", 5.0),
             outbox_lease_seconds=number("OUTBOX_LEASE_SECONDS", 30.0),
             max_body_bytes=int(number("MAX_BODY_BYTES", 1_048_576)),
-            audio_hosts=_split(get("AUDIO_HOSTS")),
+            audio_hosts=tuple(h.lower() for h in _split(get("AUDIO_HOSTS"))),
             log_level=get("LOG_LEVEL", "INFO").upper(),
         )
         settings.check()

@@ -16,7 +16,7 @@ from service.crashpoints import crash_point
 from service.documents import Change, SequenceDoc, new_sequence_id, parse_operation_context
 from service.errors import InvalidRequest, NotFound
 from service.metrics import METRICS_KEY, RedisCollector
-from service.model import Plan
+from service.model import CALL_ID_PATTERN, Plan
 from service.store import AsyncStore, Committed, Loaded, events_key, timeline_key
 from service.web import views
 from service.web.auth import require_api_key
@@ -24,8 +24,7 @@ from service.web.body import read_json
 from service.web.callbacks import UNMATCHED
 from service.web.state import app_state
 
-# ACS ids are GUIDs or base64-ish strings; anything else in a path is a mistake, or worse.
-_CALL_ID = re.compile(r"[A-Za-z0-9._:~+=@-]{1,256}")
+_CALL_ID = re.compile(CALL_ID_PATTERN)
 _SEQUENCE_ID = re.compile(r"sq_[0-9a-f]{20}")
 
 

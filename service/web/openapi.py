@@ -12,7 +12,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from service.model import MAX_ATTEMPTS, MAX_DEADLINE_SECONDS, MAX_PAUSE_MS, MAX_PROMPTS, MAX_REPEAT, OpStatus, SeqStatus
+from service.model import (
+    CALL_ID_PATTERN,
+    MAX_ATTEMPTS,
+    MAX_DEADLINE_SECONDS,
+    MAX_PAUSE_MS,
+    MAX_PROMPTS,
+    MAX_REPEAT,
+    OpStatus,
+    SeqStatus,
+)
 from service.policy import OUTCOME_TABLE
 
 _URI = {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+", "minLength": 1}
@@ -21,9 +30,12 @@ PROMPT = {
     "type": "object",
     "additionalProperties": False,
     "required": ["audioFileUri"],
+    # A looped prompt plays until canceled: a repeat count would mean nothing.
+    "if": {"properties": {"loop": {"const": True}}, "required": ["loop"]},
+    "then": {"properties": {"repeat": {"const": 1}}},
     "properties": {
         "audioFileUri": {**_URI, "description": "WAV, mono, 16-bit PCM, 16 kHz, reachable by ACS over http(s)"},
-        "audioFileId": {"type": "string", "minLength": 1, "maxLength": 256, "description": "ACS cache id"},
+        "audioFileId": {"type": ["string", "null"], "minLength": 1, "maxLength": 256, "description": "ACS cache id"},
         "repeat": {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT, "default": 1},
         "loop": {"type": "boolean", "default": False, "description": "play until the sequence is canceled"},
         "pauseAfterMs": {"type": "integer", "minimum": 0, "maximum": MAX_PAUSE_MS, "default": 0},
@@ -37,7 +49,7 @@ PLAN = {
     "properties": {
         "prompts": {"type": "array", "minItems": 1, "maxItems": MAX_PROMPTS, "items": PROMPT},
         "retry": {
-            "type": "object",
+            "type": ["object", "null"],
             "additionalProperties": False,
             "properties": {
                 "maxAttempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS, "default": 3},
@@ -46,7 +58,7 @@ PLAN = {
             },
         },
         "onFailure": {"enum": ["stop", "skip"], "default": "stop"},
-        "deadlineSeconds": {"type": "integer", "minimum": 1, "maximum": MAX_DEADLINE_SECONDS},
+        "deadlineSeconds": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_DEADLINE_SECONDS},
         "mode": {"enum": ["replace", "enqueue"], "default": "replace"},
     },
 }
@@ -162,11 +174,14 @@ def _problems(*codes: int) -> dict[str, Any]:
     }
 
 
-def _path(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+def _path(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern is not None:
+        schema["pattern"] = f"^{pattern}$"
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
-CALL = _path("callConnectionId", "the ACS call connection id")
+CALL = _path("callConnectionId", "the ACS call connection id", CALL_ID_PATTERN)
 SEQ = _path("sequenceId", "as returned by POST .../sequences")
 
 

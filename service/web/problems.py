@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -16,7 +17,9 @@ log = logging.getLogger("callcue.web")
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, code: str, detail: str, extra: dict[str, Any] | None = None) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, extra: dict[str, Any] | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = {
         "type": f"https://callcue.dev/problems/{code}",
         "title": code.replace("_", " "),
@@ -26,7 +29,9 @@ def problem(status: int, code: str, detail: str, extra: dict[str, Any] | None = 
     }
     # Extension members never overwrite the standard ones.
     body.update({k: v for k, v in (extra or {}).items() if k not in body})
-    headers = {"WWW-Authenticate": 'Bearer realm="callcue"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="callcue"'
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -40,7 +45,8 @@ async def callcue_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem(exc.status_code, code, str(exc.detail))
+    # Starlette's 405 carries the Allow header (RFC 9110 requires it): keep its headers.
+    return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
 async def unexpected(request: Request, exc: Exception) -> Response:

@@ -137,6 +137,4 @@ def test_schema_and_validator_agree(body: dict[str, Any]) -> None:
         refusal = exc
     schema_ok = jsonschema.Draft202012Validator(PLAN).is_valid(body)
     assert schema_ok or refusal is not None, f"the validator accepts what the schema refuses: {body}"
-    if schema_ok and refusal is not None:
-        # The schema cannot say "maxDelayMs >= initialDelayMs" or "no repeat with loop"; nothing else may differ.
-        assert refusal.details["field"] == "retry.maxDelayMs" or "loop" in refusal.message, refusal.message
+    assert not schema_ok or refusal is None, f"the schema accepts what the validator refuses: {refusal}"

@@ -43,7 +43,6 @@ def test_a_full_plan_round_trips() -> None:
         ({"prompts": [{"audioFileUri": URI, "volume": 3}]}, "prompts[0].volume"),
         ({"prompts": [URI]}, "prompts[0]"),
         ({"prompts": [{"audioFileUri": URI}], "retry": {"maxAttempts": 0}}, "retry.maxAttempts"),
-        ({"prompts": [{"audioFileUri": URI}], "retry": {"initialDelayMs": 500, "maxDelayMs": 100}}, "retry.maxDelayMs"),
         ({"prompts": [{"audioFileUri": URI}], "onFailure": "retry"}, "onFailure"),
         ({"prompts": [{"audioFileUri": URI}], "mode": "append"}, "mode"),
         ({"prompts": [{"audioFileUri": URI}], "deadlineSeconds": 0}, "deadlineSeconds"),
