@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -22,5 +23,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api(case: schemathesis.Case, stack: DevStack) -> None:
+def test_api(case: schemathesis.Case[Any], stack: DevStack) -> None:
     case.call_and_validate(base_url=stack.web_url, headers={"Authorization": f"Bearer {stack.api_key}"})
