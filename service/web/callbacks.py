@@ -66,11 +66,15 @@ async def _receive(request: Request, counts: Counter[str]) -> Response:
         with bind(callConnectionId=item.call_id, operationContext=item.operation_context):
             result = await ingest(state.store, item)
         report[result] += 1
-        kind = item.event_type.rsplit(".", 1)[-1]
-        counts[series("callcue_callbacks", type=kind, result=result)] += 1
+        if result != "applied":  # an applied event was counted in its own atomic step
+            counts[_counted(item, result)] += 1
     if len(report["refused"]) == len(items):
         raise InvalidRequest("no event in the body could be read", field="body", refused=report["refused"])
     return JSONResponse(report)
+
+
+def _counted(event: CallbackEvent, result: str) -> str:
+    return series("callcue_callbacks", type=event.event_type.rsplit(".", 1)[-1], result=result)
 
 
 async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
@@ -89,6 +93,7 @@ async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
                 loaded.seq, loaded.call, loaded.related, index, outcome, time.time(), jitter, event=event.raw
             )
             change.dedupe = event.dedupe_key
+            change.counts[_counted(event, "applied")] += 1
             return change
 
         result, change, loaded = await store.transact(time.time, apply, sid=sid)
@@ -117,6 +122,7 @@ async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
         loaded.call.gone = True
         change = Change(call_id=loaded.call_id, call=loaded.call)
         change.timeline.append({"at": time.time(), "kind": "callDisconnected"})
+        change.counts[_counted(event, "applied")] += 1
         return await store.commit(change, time.time()) is Committed.OK
     index = active.current
     jitter = random.random()
@@ -128,6 +134,7 @@ async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
             current.seq, current.call, current.related, index, outcome, time.time(), jitter, event=event.raw
         )
         change.dedupe = event.dedupe_key
+        change.counts[_counted(event, "applied")] += 1
         return change
 
     result, _, _ = await store.transact(time.time, apply, sid=active.id)
