@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -77,26 +78,32 @@ def _counted(event: CallbackEvent, result: str) -> str:
     return series("callcue_callbacks", type=event.event_type.rsplit(".", 1)[-1], result=result)
 
 
+def _applier(event: CallbackEvent, index: int) -> Callable[[Loaded], Change | None]:
+    """The transition for ``event`` on operation ``index`` of whatever sequence is loaded."""
+    assert event.outcome is not None
+    outcome = event.outcome
+    jitter = random.random()  # drawn once: a retried transaction decides the same backoff
+
+    def apply(loaded: Loaded) -> Change | None:
+        if loaded.seq is None:
+            return None
+        change = sequencer.on_outcome(
+            loaded.seq, loaded.call, loaded.related, index, outcome, time.time(), jitter, event=event.raw
+        )
+        change.dedupe = event.dedupe_key
+        change.counts[_counted(event, "applied")] += 1
+        return change
+
+    return apply
+
+
 async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
     """Apply one event; returns the report field it counts under."""
     now = time.time()
     parsed = parse_operation_context(event.operation_context) if event.operation_context else None
     if parsed is not None and event.outcome is not None:
         sid, index = parsed
-        outcome = event.outcome
-        jitter = random.random()
-
-        def apply(loaded: Loaded) -> Change | None:
-            if loaded.seq is None:
-                return None
-            change = sequencer.on_outcome(
-                loaded.seq, loaded.call, loaded.related, index, outcome, time.time(), jitter, event=event.raw
-            )
-            change.dedupe = event.dedupe_key
-            change.counts[_counted(event, "applied")] += 1
-            return change
-
-        result, change, loaded = await store.transact(time.time, apply, sid=sid)
+        result, _, loaded = await store.transact(time.time, _applier(event, index), sid=sid)
         crash_point("web.after_commit")
         if loaded is not None and result is Committed.DUPLICATE:
             await store.append_event(event.operation_context or "", {"at": now, "duplicate": True, "event": event.raw})
@@ -112,8 +119,7 @@ async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
 
 async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
     """CallDisconnected names the call, not an operation: it ends whatever the call is playing."""
-    assert event.outcome is not None and event.call_id is not None
-    outcome = event.outcome
+    assert event.call_id is not None
     loaded = await store.load(call_id=event.call_id)
     if loaded is None or not loaded.call.sequences:
         return False
@@ -124,20 +130,7 @@ async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
         change.timeline.append({"at": time.time(), "kind": "callDisconnected"})
         change.counts[_counted(event, "applied")] += 1
         return await store.commit(change, time.time()) is Committed.OK
-    index = active.current
-    jitter = random.random()
-
-    def apply(current: Loaded) -> Change | None:
-        if current.seq is None:
-            return None
-        change = sequencer.on_outcome(
-            current.seq, current.call, current.related, index, outcome, time.time(), jitter, event=event.raw
-        )
-        change.dedupe = event.dedupe_key
-        change.counts[_counted(event, "applied")] += 1
-        return change
-
-    result, _, _ = await store.transact(time.time, apply, sid=active.id)
+    result, _, _ = await store.transact(time.time, _applier(event, active.current), sid=active.id)
     return result is not Committed.CONFLICT
 
 
