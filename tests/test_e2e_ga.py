@@ -3,6 +3,7 @@ and every callback authenticated by the emulator's RS256 JWT."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,24 @@ def test_key_rotation_is_followed(ga: DevStack, files: AudioServer) -> None:
         assert rotated.status_code == 200
         second = start(api, "ga-rotate", {"prompts": [{"audioFileUri": files.url("two.wav")}]})
         wait_for(api, second, ("completed",), ga)
+
+
+def test_hang_up_ends_the_call(ga: DevStack, files: AudioServer) -> None:
+    from service.acs.client import AcsClient
+    from service.settings import AcsConnection
+
+    with ga.client() as api:
+        looping = start(api, "ga-gone", {"prompts": [{"audioFileUri": files.url("one.wav"), "loop": True}]})
+        queued = start(api, "ga-gone", {"prompts": [{"audioFileUri": files.url("two.wav")}], "mode": "enqueue"})
+        wait_for(api, looping, ("running",), ga)
+        time.sleep(0.3)
+        acs = AcsClient(AcsConnection.parse(ga.env["CALLCUE_ACS_CONNECTION_STRING"]), "2024-09-15", 5)
+        assert acs.hang_up("ga-gone", now=time.time()).status == 204
+        acs.close()
+        ended = wait_for(api, looping, ("failed",), ga)
+        assert "gone" in ended["reason"]
+        assert api.get(f"/v1/sequences/{queued}").json()["status"] == "failed"
+        again = api.post("/v1/calls/ga-gone/sequences", json={"prompts": [{"audioFileUri": files.url("two.wav")}]})
+        assert again.status_code == 409 and again.json()["code"] == "conflict"
+    kinds = [e.get("eventType") for e in emulator_timeline(ga, "ga-gone") if e["kind"] == "callback"]
+    assert kinds[-1] == "Microsoft.Communication.CallDisconnected"
