@@ -25,6 +25,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Benchmarks (~18 min; never in CI): figures and targets in docs/PERFORMANCE.md.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench
+
 # The reliability scenarios alone, with their results table (they also run in `make test`).
 chaos: install
 	$(BIN)/pytest tests/chaos -q

@@ -1,0 +1,1 @@
+"""callcue benchmarks: `python -m bench` runs them all (see docs/PERFORMANCE.md)."""
