@@ -226,9 +226,19 @@ class Change:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (operationContext, record)
     dedupe: str | None = None  # refuse the whole change if this event key was already applied
     idempotency: tuple[str, str] | None = None  # (Idempotency-Key, sequence id) of a new sequence
+    done: list[str] = field(default_factory=list)  # outbox entries this change completes (removed with it)
     counts: Counter[str] = field(default_factory=Counter)  # metric increments (service.metrics)
     sums: dict[str, float] = field(default_factory=dict)  # float increments (histogram sums)
 
+    def committed(self) -> None:
+        """The store wrote this change: the documents in memory are now the stored versions."""
+        for doc in {id(d): d for d in self.sequences}.values():
+            doc.version += 1
+        if self.call is not None:
+            self.call.version += 1
+
     @property
     def empty(self) -> bool:
-        return not (self.sequences or self.call or self.outbox or self.watch or self.unwatch or self.events)
+        return not (
+            self.sequences or self.call or self.outbox or self.watch or self.unwatch or self.events or self.done
+        )

@@ -7,7 +7,7 @@ Everything is JSON-shaped (``to_json``/``from_json``) because it is stored in Re
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,7 +68,13 @@ class Outcome:
     retry_after: float | None = None  # seconds, from a Retry-After header
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items() if v not in (None, "")}
+        # Built by hand: dataclasses.asdict deep-copies, and this runs for every callback.
+        out: dict[str, Any] = {"kind": str(self.kind)}
+        for key in ("code", "subcode", "message", "http_status", "retry_after"):
+            value = getattr(self, key)
+            if value is not None and value != "":
+                out[key] = value
+        return out
 
 
 def _fail(field_path: str, message: str) -> InvalidRequest:

@@ -24,13 +24,13 @@ Per-call keys expire ``retention_seconds`` after the call's last change.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio
 
@@ -125,7 +125,8 @@ class Loaded:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    # orjson: the documents are encoded on every transition; it is ~10x the stdlib's speed.
+    return orjson.dumps(value).decode()
 
 
 def _text(value: bytes | str) -> str:
@@ -136,11 +137,11 @@ def decode_loaded(reply: list[bytes | str], call_id: str) -> Loaded | None:
     if not reply:
         return None
     parts = [_text(x) for x in reply]
-    seq = SequenceDoc.from_json(json.loads(parts[1]), int(parts[0])) if parts[0] else None
+    seq = SequenceDoc.from_json(orjson.loads(parts[1]), int(parts[0])) if parts[0] else None
     if seq is not None:
         call_id = seq.call_id
-    call = CallDoc.from_json(json.loads(parts[3]), int(parts[2])) if parts[2] else CallDoc(id=call_id)
-    related = [SequenceDoc.from_json(json.loads(parts[i + 1]), int(parts[i])) for i in range(4, len(parts), 2)]
+    call = CallDoc.from_json(orjson.loads(parts[3]), int(parts[2])) if parts[2] else CallDoc(id=call_id)
+    related = [SequenceDoc.from_json(orjson.loads(parts[i + 1]), int(parts[i])) for i in range(4, len(parts), 2)]
     return Loaded(call_id=call_id, seq=seq, call=call, related=related)
 
 
@@ -165,6 +166,8 @@ def encode_change(change: Change, retention: int, now: float) -> str:
             ["HSET", key, "v", str(change.call.version + 1), "d", _dumps(change.call.to_json())],
             ["EXPIRE", key, ttl],
         ]
+    for entry in change.done:
+        cmds.append(["ZREM", OUTBOX, entry])
     for entry, due in change.outbox:
         cmds.append(["ZADD", OUTBOX, str(int(due * 1000)), entry])
     if change.outbox:
@@ -234,6 +237,8 @@ class AsyncStore:
             if change is None or change.empty:
                 return Committed.OK, change, loaded
             result = await self.commit(change, now())
+            if result is Committed.OK:
+                change.committed()
             if result is not Committed.CONFLICT:
                 return result, change, loaded
         raise Conflict("too many concurrent changes to one sequence; try again")
@@ -263,7 +268,7 @@ class AsyncStore:
 
     async def read_list(self, key: str, start: int = 0) -> list[dict[str, Any]]:
         items = await self._call(self.redis.lrange(key, start, -1))
-        return [json.loads(x) for x in items]
+        return [orjson.loads(x) for x in items]
 
     async def _call(self, awaitable: Awaitable[Any]) -> Any:
         try:
@@ -288,16 +293,24 @@ class SyncStore:
         return decode_commit(self._commit(args=[encode_change(change, self.retention, now)]))
 
     def transact(
-        self, now: Callable[[], float], fn: Callable[[Loaded], Change | None], sid: str = "", call_id: str = ""
+        self,
+        now: Callable[[], float],
+        fn: Callable[[Loaded], Change | None],
+        sid: str = "",
+        call_id: str = "",
+        first: Loaded | None = None,
     ) -> tuple[Committed, Change | None, Loaded | None]:
-        for _ in range(CAS_ATTEMPTS):
-            loaded = self.load(sid, call_id)
+        """As AsyncStore.transact; ``first`` saves the first read when the caller has just read."""
+        for attempt in range(CAS_ATTEMPTS):
+            loaded = first if attempt == 0 and first is not None else self.load(sid, call_id)
             if loaded is None:
                 return Committed.OK, None, None
             change = fn(loaded)
             if change is None or change.empty:
                 return Committed.OK, change, loaded
             result = self.commit(change, now())
+            if result is Committed.OK:
+                change.committed()
             if result is not Committed.CONFLICT:
                 return result, change, loaded
         raise Conflict("too many concurrent changes to one sequence; try again")

@@ -11,7 +11,9 @@ import hashlib
 import logging
 import random
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -21,7 +23,7 @@ from service.documents import Change, OpRecord, SequenceDoc, operation_context, 
 from service.logs import bind
 from service.metrics import series
 from service.model import Outcome, OutcomeKind, Prompt
-from service.store import OUTBOX, Loaded
+from service.store import OUTBOX, Committed, Loaded
 from service.wav import HEADER_BYTES, duration_seconds
 from workers import context
 from workers.context import WorkerContext
@@ -31,38 +33,55 @@ log = logging.getLogger("callcue.worker")
 WAV_CACHE_SECONDS = 3600  # ACS itself caches a prompt for about an hour
 
 
+def run_entries(entries: list[str]) -> list[str]:
+    """A batch of due outbox entries, sent concurrently: one RQ job's overhead for many plays.
+
+    The pump claims due entries in batches; at low load a batch is one entry, under load it
+    spreads RQ's per-job bookkeeping (a few milliseconds) over many requests to ACS.
+    """
+    if len(entries) == 1:
+        return [run_entry(entries[0])]
+    return list(_pool().map(run_entry, entries))
+
+
 def run_entry(entry: str) -> str:
     ctx = context.get()
     kind, _, ref = entry.partition(":")
     sequence_id = ref.rpartition(".")[0] if kind == "play" else ref
     with bind(sequenceId=sequence_id, operationContext=ref if kind == "play" else None):
+        removed = False
         if kind == "play":
-            result = play(ctx, ref)
+            result, removed = play(ctx, ref)
         elif kind == "cancel":
             result = cancel_media(ctx, ref)
         else:
             result = f"unknown outbox entry {entry!r}"
         crash_point("worker.after_outcome")
-        ctx.redis.zrem(OUTBOX, entry)
+        if not removed:  # a recorded answer removed its entry in the same atomic step
+            ctx.redis.zrem(OUTBOX, entry)
         log.info("%s: %s", entry, result)
     return result
 
 
-def play(ctx: WorkerContext, op_ctx: str) -> str:
+def play(ctx: WorkerContext, op_ctx: str) -> tuple[str, bool]:
+    """What happened, and whether the outbox entry went with the recorded answer."""
     parsed = parse_operation_context(op_ctx)
     if parsed is None:
-        return "not a callcue operationContext"
+        return "not a callcue operationContext", False
     sid, index = parsed
     loaded = ctx.store.load(sid)
     op = loaded.seq.op(index) if loaded and loaded.seq else None
     if loaded is None or loaded.seq is None or op is None:
-        return "unknown operation"
+        return "unknown operation", False
     with bind(callConnectionId=loaded.seq.call_id):
-        return _play(ctx, loaded.seq, op)
+        return _play(ctx, loaded, loaded.seq, op)
 
 
-def _play(ctx: WorkerContext, seq: SequenceDoc, op: OpRecord) -> str:
-    """Claim the ledger, send the play, record ACS's answer: one step each, each atomic."""
+def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) -> tuple[str, bool]:
+    """Claim the ledger, send the play, record ACS's answer: one step each, each atomic.
+
+    Each step starts from the documents the previous one wrote, so a play costs one read.
+    """
     sid, index, call_id, prompt = seq.id, op.index, seq.call_id, seq.prompt(op)
     op_ctx = operation_context(sid, index)
     expected = None if prompt.loop else prompt_seconds(ctx, prompt)
@@ -83,9 +102,10 @@ def _play(ctx: WorkerContext, seq: SequenceDoc, op: OpRecord) -> str:
             expected=expected,
         )
 
-    _, change, _ = ctx.store.transact(time.time, start, sid=sid)
+    _, change, current = ctx.store.transact(time.time, start, sid=sid, first=loaded)
     if change is None:
-        return "skipped: already requested, or no longer the sequence's current play"
+        return "skipped: already requested, or no longer the sequence's current play", False
+    entry = f"play:{op_ctx}"
     crash_point("worker.after_ledger")
     if op.cancel_first:
         cancel = ctx.acs.cancel_all(call_id, operation_context=f"{op_ctx}.cancel", now=time.time())
@@ -115,10 +135,11 @@ def _play(ctx: WorkerContext, seq: SequenceDoc, op: OpRecord) -> str:
             )
             if change is not None:
                 change.counts[series("callcue_plays", result="accepted")] += 1
+                change.done.append(entry)
             return change
 
-        ctx.store.transact(time.time, accepted, sid=sid)
-        return f"accepted (HTTP {response.status})"
+        result, change, _ = ctx.store.transact(time.time, accepted, sid=sid, first=current)
+        return f"accepted (HTTP {response.status})", change is not None and result is Committed.OK and not change.empty
     outcome = Outcome(
         kind=OutcomeKind.FAILED,
         http_status=response.status,
@@ -132,10 +153,12 @@ def _play(ctx: WorkerContext, seq: SequenceDoc, op: OpRecord) -> str:
             return None
         change = sequencer.on_outcome(current.seq, current.call, current.related, index, outcome, time.time(), jitter)
         change.counts[series("callcue_plays", result=str(response.status))] += 1
+        change.done.append(entry)
         return change
 
-    ctx.store.transact(time.time, failed, sid=sid)
-    return f"refused (HTTP {response.status}: {outcome.message})"
+    result, change, _ = ctx.store.transact(time.time, failed, sid=sid, first=current)
+    removed = change is not None and not change.empty and result is Committed.OK
+    return f"refused (HTTP {response.status}: {outcome.message})", removed
 
 
 def cancel_media(ctx: WorkerContext, sid: str) -> str:
@@ -149,9 +172,34 @@ def cancel_media(ctx: WorkerContext, sid: str) -> str:
 _RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
 
 
+_durations: dict[str, tuple[float, float | None]] = {}  # key -> (expires, seconds): saves a round trip
+_durations_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+POOL_SIZE = 16  # concurrent requests to ACS per worker process, within one batch
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    with _durations_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="callcue-play")
+        return _executor
+
+
 def prompt_seconds(ctx: WorkerContext, prompt: Prompt) -> float | None:
     """The prompt's duration from its WAV header, cached; None when it cannot be read quickly."""
     key = "cc:wav:" + hashlib.sha1(f"{prompt.audio_file_uri}|{prompt.audio_file_id}".encode()).hexdigest()
+    now = time.monotonic()
+    known = _durations.get(key)
+    if known is not None and known[0] > now:
+        return known[1]
+    seconds = _read_duration(ctx, prompt, key)
+    with _durations_lock:
+        _durations[key] = (now + WAV_CACHE_SECONDS / 4, seconds)
+    return seconds
+
+
+def _read_duration(ctx: WorkerContext, prompt: Prompt, key: str) -> float | None:
     cached = ctx.redis.get(key)
     if cached is not None:
         return float(cached) if cached != b"-" else None

@@ -68,12 +68,12 @@ class Pump:
         entries = self.claim(OUTBOX, now)
         if entries:
             crash_point("pump.after_claim")
-        for entry in entries:
+            # One job per batch: RQ's bookkeeping costs milliseconds per job, the plays do not.
             self.queue.enqueue(
-                "workers.jobs.run_entry",
-                entry,
-                job_id=job_id(entry),
-                result_ttl=60,
+                "workers.jobs.run_entries",
+                entries,
+                job_id=job_id(entries[0]) if len(entries) == 1 else None,
+                result_ttl=0,  # the outcome is in callcue's own documents; RQ's copy would only cost memory
                 failure_ttl=3600,
                 job_timeout=max(1, int(self.lease)),
             )
