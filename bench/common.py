@@ -15,18 +15,16 @@ import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from service.audio_server import write_tone
+from service.audio_server import AudioServer, write_tone
 from service.devstack import DevStack
 
 Entry = dict[str, Any]
@@ -123,66 +121,6 @@ def log(message: str) -> None:
 
 
 # -- prompts ------------------------------------------------------------------------------------
-
-
-class _Files(BaseHTTPRequestHandler):
-    """GET of a file, with single ``Range: bytes=a-b`` support (206), as blob storage answers it."""
-
-    protocol_version = "HTTP/1.1"
-    directory: Path = Path(".")
-
-    def do_GET(self) -> None:
-        path = self.directory / self.path.lstrip("/").split("?")[0]
-        if not path.is_file() or ".." in self.path:
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "").strip())
-        status, body = 200, data
-        if wanted:
-            first = int(wanted.group(1))
-            last = min(int(wanted.group(2) or len(data) - 1), len(data) - 1)
-            status, body = 206, data[first : last + 1]
-        self.send_response(status)
-        self.send_header("Content-Type", "audio/wav")
-        self.send_header("Content-Length", str(len(body)))
-        if status == 206:
-            self.send_header("Content-Range", f"bytes {first}-{first + len(body) - 1}/{len(data)}")
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hangs up early (it read the WAV header it wanted) is not news
-
-
-class AudioServer:
-    """Prompt files over HTTP from a thread, with Range support (callcue reads WAV headers with Range)."""
-
-    def __init__(self, directory: Path) -> None:
-        handler = type("Files", (_Files,), {"directory": directory})
-        self._server = _QuietServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="bench-audio", daemon=True)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/{name}"
-
-    def start(self) -> AudioServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @dataclass
