@@ -117,7 +117,7 @@ OPERATION = {
         "httpStatus": {"type": "integer"},
         "reason": {"type": "string"},
         "acsOperationId": {"type": "string"},
-        **{k: _TIMES for k in ("scheduledAt", "requestedAt", "acceptedAt", "startedAt", "endedAt")},
+        **{k: _TIMES for k in ("scheduledAt", "dueAt", "requestedAt", "acceptedAt", "startedAt", "endedAt")},
         "expectedSeconds": {"type": "number"},
         "events": {"type": "array", "items": {"type": "object"}},
     },

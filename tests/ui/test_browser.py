@@ -150,8 +150,9 @@ def test_the_page_draws_a_call_live(
         ]  # fmt: skip
         chart = js(driver, "return document.getElementById('chart').innerText")
         assert "400/8535" in chart and "HTTP 503" in chart and "↻ try 2" in chart
-        # The silences: the backoff before try 2, and the three 400 ms pauses (labelled when wide enough).
-        assert js(driver, "return document.querySelectorAll('#chart line.wait').length") >= 4
+        # The silences the plan asks for: the backoff before try 2, and the 400 ms pauses after each play
+        # of hold.wav (more lines only where the machine was slow to send a play).
+        assert js(driver, "return document.querySelectorAll('#chart line.wait').length") >= 3
         newest = js(driver, "return document.querySelector('#log tbody tr').innerText")
         assert "sequence completed: all prompts played (1 prompt(s) skipped after failure)" in newest
 
