@@ -242,14 +242,20 @@ def read_timelines(emulator_url: str, call_ids: Sequence[str], threads: int = 4)
     return result
 
 
+def is_completion(entry: Entry) -> bool:
+    """A play's successful end: 200/0, and not GA's PlayStarted, which carries 200/0 too."""
+    return (
+        entry.get("code") == 200
+        and entry.get("subcode") == 0
+        and not str(entry.get("eventType", "")).endswith("PlayStarted")
+    )
+
+
 def completed_plays(entries: list[Entry]) -> int:
     return sum(
         1
         for e in entries
-        if e["kind"] == "callback"
-        and e.get("code") == 200
-        and e.get("subcode") == 0
-        and 200 <= int(e.get("httpStatus") or 0) < 300
+        if e["kind"] == "callback" and is_completion(e) and 200 <= int(e.get("httpStatus") or 0) < 300
     )
 
 
@@ -317,7 +323,7 @@ def gap_report(
             elif kind == "callback":
                 ok = 200 <= int(e.get("httpStatus") or 0) < 300
                 failed += 0 if ok else 1
-                completion = e.get("code") == 200 and e.get("subcode") == 0
+                completion = is_completion(e)
                 if completion and pending_callback is None and e.get("attempt") == 1:
                     pending_callback = at  # the first attempt: a retry does not reset the clock
                 call_end = at
