@@ -26,6 +26,7 @@ import httpx
 
 from service.audio_server import AudioServer, write_tone
 from service.devstack import DevStack
+from service.processes import NotReady, wait_http
 
 Entry = dict[str, Any]
 
@@ -411,17 +412,10 @@ def spawn_gcwatch(stack: DevStack, process: str, mode: str, log_dir: Path, index
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
+    try:
+        wait_http(url, process, timeout)
+    except NotReady as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 _GC_LINE = re.compile(r"gc(?:watch)?: generation \d+ took ([\d.]+) ms")

@@ -42,6 +42,7 @@ import redis
 from bench.common import cpu_seconds, emit, log, machine, start_calls, summarize
 from service.devstack import DevStack
 from service.embedded_redis import free_port
+from service.processes import terminate
 
 LUA = Path(__file__).with_name("wrk") / "callback.lua"
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -153,13 +154,7 @@ class BareServer:
         raise RuntimeError("the bare endpoint did not start")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        terminate(self.process)
 
 
 def plan() -> dict[str, Any]:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import httpx
 
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.errors import ConfigurationError
+from service.processes import NotReady, terminate, wait_http
 
 
 @dataclass
@@ -112,18 +112,10 @@ class DevStack:
         return self
 
     def wait_http(self, url: str, name: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            process = self.processes.get(name)
-            if process is not None and process.poll() is not None:
-                raise ConfigurationError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise ConfigurationError(f"{name} did not answer {url} within {timeout} s:\n{self.log_tail(name)}")
+        try:
+            wait_http(url, self.processes.get(name), timeout)
+        except NotReady as exc:
+            raise ConfigurationError(f"{name}: {exc}:\n{self.log_tail(name)}") from None
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.log_dir / f"{name}.log"
@@ -144,14 +136,7 @@ class DevStack:
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         process = self.processes.get(name)
-        if process is None or process.poll() is not None:
-            return process.returncode if process else None
-        process.send_signal(sig)
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait(timeout=timeout)
+        return terminate(process, sig, timeout) if process is not None else None
 
     def stop(self) -> None:
         # Workers and web first (they finish in-flight work), then the emulator, then Redis.

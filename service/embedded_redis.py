@@ -19,6 +19,7 @@ from types import TracebackType
 import redis
 
 from service.errors import ConfigurationError
+from service.processes import terminate
 
 
 def free_port() -> int:
@@ -104,13 +105,8 @@ class EmbeddedRedis:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            terminate(self.process)
         self.process = None
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
