@@ -6,8 +6,8 @@ describes, and ``GET /metrics`` renders it with prometheus-client. These series 
 deployment-wide: every web pod reports the same values (aggregate with ``max``, not ``sum``).
 Per-process series (receiver latency) use prometheus-client's own registry as usual.
 
-Field names encode the series: ``<name>|<label>=<value>|...``; histograms add ``le`` buckets,
-``_sum`` and ``_count`` in Prometheus's own layout.
+Field names encode the series: ``<name>|<label>=<value>|...``; a histogram is its ``le`` buckets
+(the ``+Inf`` one is its count) and ``_sum``, in Prometheus's own layout.
 """
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ def observe(counts: Counter[str], sums: dict[str, float], name: str, value: floa
     for bound in GAP_BUCKETS:
         if value <= bound:
             counts[series(name + "_bucket", le=str(bound))] += 1
-    counts[series(name + "_bucket", le="+Inf")] += 1
-    counts[series(name + "_count")] += 1
+    counts[series(name + "_bucket", le="+Inf")] += 1  # also the histogram's count
     key = series(name + "_sum")
     sums[key] = sums.get(key, 0.0) + value
 
@@ -69,15 +68,13 @@ class RedisCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         counters: dict[str, CounterMetricFamily] = {}
         buckets: dict[str, list[tuple[str, float]]] = {}
-        totals: dict[str, tuple[float, float]] = {}
+        sums: dict[str, float] = {}
         for field, value in sorted(self.values.items()):
             name, labels = _parse(field)
             if name.endswith("_bucket"):
                 buckets.setdefault(name.removesuffix("_bucket"), []).append((labels["le"], value))
-            elif name.endswith("_sum") or name.endswith("_count"):
-                base = name.rsplit("_", 1)[0]
-                current = totals.get(base, (0.0, 0.0))
-                totals[base] = (value, current[1]) if name.endswith("_sum") else (current[0], value)
+            elif name.endswith("_sum"):
+                sums[name.removesuffix("_sum")] = value
             else:
                 family = counters.get(name)
                 if family is None:
@@ -86,8 +83,6 @@ class RedisCollector(Collector):
         yield from counters.values()
         for name, items in buckets.items():
             ordered = sorted(items, key=lambda item: float(item[0]))
-            total, count = totals.get(name, (0.0, 0.0))
-            yield HistogramMetricFamily(name, HELP.get(name, name), buckets=ordered, sum_value=total)
-            del count  # the +Inf bucket is the count
+            yield HistogramMetricFamily(name, HELP.get(name, name), buckets=ordered, sum_value=sums.get(name, 0.0))
         for name, value in self.gauges.items():
             yield GaugeMetricFamily(name, name.replace("_", " "), value=value)
