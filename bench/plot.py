@@ -18,6 +18,18 @@ DEFAULT_RESULTS = Path(__file__).with_name("results") / "latest.json"
 DEFAULT_OUT = ROOT / "docs" / "perf-gap.png"
 
 
+def _finish(ax: Any, levels: list[int], plain: Any) -> None:
+    """Grid, plain (not scientific) tick labels, one tick per measured level, and the legend."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.grid(True, which="both", alpha=0.3)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+    ax.set_xticks(levels)  # every measured level labelled
+    ax.legend(fontsize=7)
+
+
 def _series(detail: dict[str, Any], key: str) -> tuple[list[int], list[float], list[float], list[float]]:
     levels = sorted(int(n) for n in detail)
     mid: list[float] = []
@@ -68,12 +80,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
         ax.set_ylabel("gap: callback sent → next play request (ms)")
         prompt = gap.get("prompt_seconds")
         ax.set_title(f"bench.gap: {gap.get('workers')} worker, {prompt:g} s prompts, medians of {gap.get('runs')} runs")
-        ax.grid(True, which="both", alpha=0.3)
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(plain)
-            axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-        ax.set_xticks(levels)  # every measured level labelled
-        ax.legend(fontsize=7)
+        _finish(ax, levels, plain)
     if panels == 2:
         ax = axes[0][1]
         levels_fig = capacity["levels"]
@@ -89,12 +96,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
         ax.set_xlabel("concurrent calls (red band: failed level)")
         ax.set_ylabel("gap (ms)")
         ax.set_title(f"bench.capacity: 5 s prompts, max_calls = {capacity.get('max_calls')}")
-        ax.grid(True, which="both", alpha=0.3)
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(plain)
-            axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-        ax.set_xticks(levels)  # every measured level labelled
-        ax.legend(fontsize=7)
+        _finish(ax, levels, plain)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
