@@ -93,20 +93,20 @@ def anatomy(redis_url: str, call_ids: list[str]) -> dict[str, Any]:
         for call_id in call_ids:
             for raw in client.lrange(f"cc:tl:{call_id}", 0, -1):
                 entry = json.loads(raw)
-                by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + len(raw)
+                kind = entry.get("kind") or entry["k"]  # service.timeline stores "k"
+                by_kind[kind] = by_kind.get(kind, 0) + len(raw)
             call_doc += len(client.hget(f"cc:call:{call_id}", "d") or b"")
             dedupe += sum(len(m) for m in client.smembers(f"cc:seen:{call_id}"))
             call = json.loads(client.hget(f"cc:call:{call_id}", "d") or b"{}")
             for sid in call.get("seqs", call.get("sequences", [])):
                 doc = client.hget(f"cc:seq:{sid}", "d") or b"{}"
                 seq_doc += len(doc)
-                for op in json.loads(doc).get("ops", []):
-                    ops += 1
-                    for record in client.lrange(f"cc:ev:{sid}.{op['i']}", 0, -1):
-                        parsed = json.loads(record)
-                        raw_event = len(json.dumps(parsed.get("event", {}), separators=(",", ":")))
-                        event_parts["raw CloudEvent"] += raw_event
-                        event_parts["outcome and decision"] += len(record) - raw_event
+                ops += len(json.loads(doc).get("ops", []))
+                for record in client.lrange(f"cc:ev:{sid}", 0, -1):
+                    parsed = json.loads(record)
+                    raw_event = len(json.dumps(parsed.get("event", {}), separators=(",", ":")))
+                    event_parts["raw CloudEvent"] += raw_event
+                    event_parts["outcome and decision"] += len(record) - raw_event
     finally:
         client.close()
     per_op = max(ops, 1)

@@ -65,25 +65,37 @@ class OpRecord:
         return Position(self.step, self.repeat, self.attempt)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "i": self.index,
             "s": self.step,
             "r": self.repeat,
             "a": self.attempt,
             "g": self.generation,
             "st": str(self.status),
-            "c": self.created_at,
-            "due": self.due_at,
-            "cf": self.cancel_first,
-            "req": self.requested_at,
-            "acc": self.accepted_at,
-            "sta": self.started_at,
-            "end": self.ended_at,
-            "oid": self.acs_operation_id,
-            "res": self.result,
-            "why": self.reason,
-            "exp": self.expected_seconds,
+            "c": round(self.created_at, 3),
+            "due": round(self.due_at, 3),
         }
+        # Times to the millisecond, and unset fields left out (from_json defaults them): a finished
+        # sequence is kept for the retention period, and most of these stay unset for most plays.
+        if self.cancel_first:
+            out["cf"] = True
+        for key, at in (
+            ("req", self.requested_at),
+            ("acc", self.accepted_at),
+            ("sta", self.started_at),
+            ("end", self.ended_at),
+        ):
+            if at is not None:
+                out[key] = round(at, 3)
+        for key, value in (
+            ("oid", self.acs_operation_id),
+            ("res", self.result),
+            ("why", self.reason),
+            ("exp", self.expected_seconds),
+        ):
+            if value is not None:
+                out[key] = value
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> OpRecord:

@@ -183,3 +183,15 @@ def parse_body(body: bytes) -> list[CallbackEvent | Refused]:
     if not decoded:
         raise InvalidRequest("the body holds no events", field="body")
     return [parse_element(i, element) for i, element in enumerate(decoded)]
+
+
+def shown_record(record: dict[str, Any]) -> dict[str, Any]:
+    """An operation's stored history record as the status API shows it, with its outcome: a stored
+    callback record holds the raw event alone, and parsing it again gives the same outcome."""
+    event = record.get("event")
+    if "outcome" in record or record.get("duplicate") or not isinstance(event, dict):
+        return record
+    parsed = parse_element(0, event)
+    if isinstance(parsed, CallbackEvent) and parsed.outcome is not None:
+        return {"at": record.get("at"), "outcome": parsed.outcome.to_json(), **record}
+    return record

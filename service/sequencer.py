@@ -171,9 +171,13 @@ def on_outcome(
     """Apply what happened to operation ``index``: a callback, the play request's answer, or the watchdog."""
     change = Change(call_id=seq.call_id)
     op = seq.op(index)
-    record: dict[str, Any] = {"at": now, "outcome": outcome.to_json()}
+    # A callback's record keeps the raw event only: its outcome is derived again when shown
+    # (service.events.shown_record), which saves a tenth of what a finished play keeps in Redis.
+    record: dict[str, Any] = {"at": now}
     if event is not None:
         record["event"] = event
+    else:
+        record["outcome"] = outcome.to_json()
     if op is None:
         record["ignored"] = "unknown operation"
         change.events.append((operation_context(seq.id, index), record))

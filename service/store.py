@@ -8,9 +8,10 @@ Keys (``<call>`` a callConnectionId, ``<sid>`` a sequence id, ``<ctx>`` an opera
 
     cc:seq:<sid>     hash  v (version), d (SequenceDoc JSON), c (call id)
     cc:call:<call>   hash  v, d (CallDoc JSON)
-    cc:tl:<call>     list  the call's timeline, oldest first
-    cc:ev:<ctx>      list  every event received for one operation, duplicates and late ones included
-    cc:seen:<call>   set   keys of events already applied, and Idempotency-Keys used (dedupe)
+    cc:tl:<call>     list  the call's timeline, oldest first (service.timeline's compact entries)
+    cc:ev:<sid>      list  every event received for the sequence's operations, duplicates and late
+                           ones included; each record names its operation's index as "i"
+    cc:seen:<call>   set   digests of events already applied, and of Idempotency-Keys used (dedupe)
     cc:idem:<call>   hash  Idempotency-Key -> the sequence id it created
     cc:calls         zset  call ids by last activity
     cc:outbox        zset  follow-ups by due time (ms); workers.pump turns them into RQ jobs
@@ -24,6 +25,8 @@ Per-call keys expire ``retention_seconds`` after the call's last change.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,7 +37,8 @@ import orjson
 import redis
 import redis.asyncio
 
-from service.documents import CallDoc, Change, SequenceDoc
+from service import timeline
+from service.documents import CallDoc, Change, SequenceDoc, parse_operation_context
 from service.errors import Conflict, StoreUnavailable
 from service.metrics import METRICS_KEY
 
@@ -58,8 +62,25 @@ def timeline_key(call_id: str) -> str:
     return f"cc:tl:{call_id}"
 
 
-def events_key(ctx: str) -> str:
-    return f"cc:ev:{ctx}"
+def events_key(sid: str) -> str:
+    return f"cc:ev:{sid}"
+
+
+def event_item(ctx: str, record: dict[str, Any]) -> tuple[str, str]:
+    """Where an operation's event record goes, and what is stored: one list per sequence
+    (a key per operation would cost Redis ~170 bytes of overhead for each play)."""
+    parsed = parse_operation_context(ctx)
+    sid, index = parsed if parsed is not None else (ctx, -1)
+    item = {"i": index, **record}
+    if isinstance(item.get("at"), float):
+        item["at"] = round(item["at"], 3)
+    return events_key(sid), _dumps(item)
+
+
+def dedupe_member(key: str) -> str:
+    """A fixed 16 characters instead of the ~80 of an event's content key: the set is kept per call
+    for the retention period, and 96 bits keep collisions out of reach."""
+    return base64.b64encode(hashlib.blake2b(key.encode(), digest_size=12).digest()).decode()
 
 
 def seen_key(call_id: str) -> str:
@@ -177,11 +198,11 @@ def encode_change(change: Change, retention: int, now: float) -> str:
     for entry, deadline in change.watch:
         cmds.append(["ZADD", WATCH, str(int(deadline * 1000)), entry])
     for ctx, record in change.events:
-        key = events_key(ctx)
-        cmds += [["RPUSH", key, _dumps(record)], ["EXPIRE", key, ttl]]
+        key, item = event_item(ctx, record)
+        cmds += [["RPUSH", key, item], ["EXPIRE", key, ttl]]
     if change.timeline:
         key = timeline_key(change.call_id)
-        cmds += [["RPUSH", key, *(_dumps(t) for t in change.timeline)], ["EXPIRE", key, ttl]]
+        cmds += [["RPUSH", key, *(_dumps(timeline.compact(t)) for t in change.timeline)], ["EXPIRE", key, ttl]]
     if change.idempotency is not None:
         key, sid = change.idempotency
         change.dedupe = f"idem:{key}"
@@ -189,8 +210,9 @@ def encode_change(change: Change, retention: int, now: float) -> str:
     unseen = None
     if change.dedupe is not None:
         key = seen_key(change.call_id)
-        unseen = [key, change.dedupe]
-        cmds += [["SADD", key, change.dedupe], ["EXPIRE", key, ttl]]
+        member = dedupe_member(change.dedupe)
+        unseen = [key, member]
+        cmds += [["SADD", key, member], ["EXPIRE", key, ttl]]
     for name, n in change.counts.items():
         cmds.append(["HINCRBY", METRICS_KEY, name, str(n)])
     for name, value in change.sums.items():
@@ -244,7 +266,16 @@ class AsyncStore:
         raise Conflict("too many concurrent changes to one sequence; try again")
 
     async def append_event(self, ctx: str, record: dict[str, Any]) -> None:
-        await self._call(self.redis.rpush(events_key(ctx), _dumps(record)))
+        await self._call(self.redis.rpush(*event_item(ctx, record)))
+
+    async def operation_events(self, sid: str, index: int) -> list[dict[str, Any]]:
+        """The event records of one operation, oldest first."""
+        records = await self.read_list(events_key(sid))
+        return [{k: v for k, v in r.items() if k != "i"} for r in records if r.get("i") == index]
+
+    async def read_timeline(self, call_id: str, since: int = 0) -> list[dict[str, Any]]:
+        """Timeline entries from index ``since`` as stored; ``service.timeline.expand`` shows them."""
+        return await self.read_list(timeline_key(call_id), since)
 
     async def add_metrics(self, counts: Counter[str]) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -9,6 +9,7 @@ from typing import Any, cast
 import redis
 import redis.asyncio
 
+from service import timeline
 from service.documents import CallDoc
 from service.errors import StoreUnavailable
 from service.store import CALLS, call_key, timeline_key
@@ -57,6 +58,6 @@ async def recent_calls(client: redis.asyncio.Redis, limit: int = 50) -> list[Rec
         calls.append(RecentCall(
             call_id=doc.id, last_activity=score / 1000, sequences=len(doc.sequences), active=doc.active,
             queued=len(doc.queue), gone=doc.gone,
-            last_entry=json.loads(raw_last) if raw_last is not None else None,
+            last_entry=timeline.expand(json.loads(raw_last), {}) if raw_last is not None else None,
         ))  # fmt: skip
     return calls

@@ -15,8 +15,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from service import timeline
+from service.documents import SequenceDoc
 from service.errors import StoreUnavailable
-from service.store import AsyncStore, timeline_key
+from service.store import AsyncStore
 
 log = logging.getLogger("callcue.ui")
 
@@ -59,18 +61,23 @@ async def timeline_events(
     _open += 1
     try:
         started = last_write = clock()
+        plans: dict[str, SequenceDoc] = {}  # a sequence's plan never changes: read each once
         yield f"retry: {RETRY_MS}\n" + event("hello", {"callConnectionId": call_id, "from": since})
         while clock() - started < LIFETIME_SECONDS:
             try:
-                entries = await store.read_list(timeline_key(call_id), since)
+                stored = await store.read_timeline(call_id, since)
+                for sid in timeline.sequence_ids(stored) - plans.keys():
+                    loaded = await store.load(sid)
+                    if loaded is not None and loaded.seq is not None:
+                        plans[sid] = loaded.seq
             except StoreUnavailable as exc:
                 # End the stream; the browser's reconnect is the retry, after RETRY_MS.
                 log.warning("timeline stream for %s: %s", call_id, exc.message)
                 yield event("unavailable", {"detail": "the store is unavailable; reconnecting"})
                 return
-            if entries:
-                yield "".join(event("entry", entry, since + i) for i, entry in enumerate(entries))
-                since += len(entries)
+            if stored:
+                yield "".join(event("entry", timeline.expand(e, plans), since + i) for i, e in enumerate(stored))
+                since += len(stored)
                 last_write = clock()
             elif clock() - last_write >= HEARTBEAT_SECONDS:
                 yield ": keep-alive\n\n"

@@ -11,13 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from service import redis_health, sequencer
+from service import redis_health, sequencer, timeline
 from service.crashpoints import crash_point
 from service.documents import Change, SequenceDoc, new_sequence_id, parse_operation_context
 from service.errors import InvalidRequest, NotFound
+from service.events import shown_record
 from service.metrics import METRICS_KEY, RedisCollector
 from service.model import CALL_ID_PATTERN, Plan
-from service.store import AsyncStore, Committed, Loaded, events_key, timeline_key
+from service.store import AsyncStore, Committed, Loaded
 from service.web import views
 from service.web.auth import require_api_key
 from service.web.body import read_json
@@ -115,7 +116,7 @@ async def get_operation(request: Request) -> Response:
         raise NotFound(f"no operation {ctx!r}")
     body = views.operation(seq, op)
     body["audioFileUri"] = seq.prompt(op).audio_file_uri
-    body["events"] = await state.store.read_list(events_key(ctx))
+    body["events"] = [shown_record(r) for r in await state.store.operation_events(seq.id, op.index)]
     return JSONResponse(body)
 
 
@@ -137,8 +138,8 @@ async def get_call(request: Request) -> Response:
         doc = await state.store.load(sid)
         if doc is not None and doc.seq is not None:
             sequences.append(doc.seq)
-    timeline = await state.store.read_list(timeline_key(call_id), since)
-    return JSONResponse(views.call(loaded.call, sequences, timeline, since))
+    entries = timeline.expand_all(await state.store.read_timeline(call_id, since), sequences)
+    return JSONResponse(views.call(loaded.call, sequences, entries, since))
 
 
 async def unmatched_events(request: Request) -> Response:

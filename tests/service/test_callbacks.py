@@ -97,6 +97,9 @@ async def test_duplicates_are_recorded_once_applied(api: httpx.AsyncClient) -> N
     assert len(seq["steps"][0]["operations"]) == 2  # one completed, one scheduled: nothing played twice
     op = (await api.get(f"/v1/operations/{sid}.0")).json()
     assert len(op["events"]) == 3 and sum(1 for e in op["events"] if e.get("duplicate")) == 2
+    # Stored with its raw event only; the outcome shown is parsed from it again.
+    applied = op["events"][0]
+    assert applied["event"] == event and (applied["outcome"]["kind"], applied["outcome"]["code"]) == ("completed", 200)
 
 
 async def test_callback_secret_is_required(api: httpx.AsyncClient) -> None:
