@@ -1,4 +1,4 @@
-"""The requests callcue sends to ACS, in either dialect, over one keep-alive HTTP client.
+"""The requests callcue sends to ACS, in either dialect, over keep-alive connections.
 
 It never raises for an HTTP status: every answer, including "no answer", comes back as an
 ``AcsResponse`` so that the sequencing policy decides what a 429 or a timeout means.
@@ -14,9 +14,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from service.acs.signing import sign
+from service.acs.transport import HttpAnswer, KeepAlive, NoAnswer, Transport
 from service.errors import ConfigurationError
 from service.settings import AcsConnection
 
@@ -49,15 +48,16 @@ def _retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(answer: HttpAnswer) -> str:
+    text = answer.body.decode(errors="replace")
     try:
-        body = response.json()
+        body = json.loads(answer.body)
     except ValueError:
-        return response.text[:200]
+        return text[:200]
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
-    return response.text[:200]
+    return text[:200]
 
 
 ENTRA_SCOPE = "https://communication.azure.com/.default"
@@ -83,13 +83,13 @@ class AcsClient:
         connection: AcsConnection,
         api_version: str,
         timeout: float,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
         token_provider: TokenProvider | None = None,
     ) -> None:
         self.connection = connection
         self.api_version = api_version
         self.preview = api_version.startswith("2021-")
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = transport if transport is not None else KeepAlive(timeout)
         self._token_provider = token_provider
 
     def close(self) -> None:
@@ -111,21 +111,22 @@ class AcsClient:
         if payload is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = self._http.request(method, url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return AcsResponse(status=0, body={}, error=f"{type(exc).__name__}: {exc}")
+            answer = self._http.request(method, url, body, headers)
+        except NoAnswer as exc:
+            return AcsResponse(status=0, body={}, error=str(exc))
         parsed: dict[str, Any] = {}
-        if response.content:
+        if answer.body:
             try:
-                decoded = response.json()
+                decoded = json.loads(answer.body)
                 parsed = decoded if isinstance(decoded, dict) else {}
             except ValueError:
                 parsed = {}
+        ok = 200 <= answer.status < 300
         return AcsResponse(
-            status=response.status_code,
+            status=answer.status,
             body=parsed,
-            retry_after=_retry_after(response.headers.get("retry-after"), now),
-            error="" if response.is_success else _error_message(response),
+            retry_after=_retry_after(answer.headers.get("retry-after"), now),
+            error="" if ok else _error_message(answer),
         )
 
     def play(
