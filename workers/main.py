@@ -35,8 +35,12 @@ def run(settings: Settings, *, burst: bool = False) -> int:
     worker = SimpleWorker(
         [queue], connection=ctx.redis, serializer=JSONSerializer, maintenance_interval=MAINTENANCE_INTERVAL
     )
+    log.info("worker %s listening on %s", worker.name, queue.name)
+    # RQ logs two INFO lines per job, one of them before the job runs: at hundreds of plays a
+    # second that is noise on the play's critical path, and callcue logs each entry itself.
+    rq_level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
     try:
-        worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+        worker.work(burst=burst, logging_level=rq_level, with_scheduler=False)
     finally:
         pump.stop()
         pump_thread.join(timeout=5)

@@ -34,6 +34,7 @@ log = logging.getLogger("callcue.pump")
 IDLE_WAIT = 0.5  # the longest sleep: other pumps' wake-ups are not seen, so poll this often
 BATCH = 100
 TRIM_EVERY = 60.0  # seconds between two trims of the call index
+HEARTBEAT_EVERY = 1.0  # seconds
 
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -56,6 +57,7 @@ class Pump:
         self._stop = threading.Event()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._trimmed_at = 0.0
+        self._beat_at = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -140,8 +142,11 @@ class Pump:
 
     def run_once(self) -> None:
         now = time.time()
-        # A heartbeat per pump: /readyz counts the pumps seen in the last few seconds.
-        self.ctx.redis.zadd(PUMPS, {self.name: int(now * 1000)})
+        # A heartbeat per pump, once a second (not on every wake-up: that is the play's critical
+        # path); /readyz counts the pumps seen in the last few seconds.
+        if now - self._beat_at >= HEARTBEAT_EVERY:
+            self._beat_at = now
+            self.ctx.redis.zadd(PUMPS, {self.name: int(now * 1000)})
         self.trim(now)
         if self.dispatch(now) or self.watchdog(now):
             return
