@@ -38,6 +38,7 @@ import redis
 import redis.asyncio
 
 from service import timeline
+from service.batching import ScriptBatcher
 from service.documents import CallDoc, Change, SequenceDoc, parse_operation_context
 from service.errors import Conflict, StoreUnavailable
 from service.metrics import METRICS_KEY
@@ -233,18 +234,20 @@ class AsyncStore:
         self.retention = retention
         self._load = client.register_script(_LOAD)
         self._commit = client.register_script(_COMMIT)
+        # Loads and commits of concurrent requests share round trips (service.batching).
+        self._batch = ScriptBatcher(client)
 
     async def load(self, sid: str = "", call_id: str = "") -> Loaded | None:
         try:
-            reply = await self._load(args=[sid, call_id])
-        except redis.RedisError as exc:
+            reply = await self._batch.run(self._load, [sid, call_id])
+        except (redis.RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
         return decode_loaded(reply, call_id)
 
     async def commit(self, change: Change, now: float) -> Committed:
         try:
-            return decode_commit(await self._commit(args=[encode_change(change, self.retention, now)]))
-        except redis.RedisError as exc:
+            return decode_commit(await self._batch.run(self._commit, [encode_change(change, self.retention, now)]))
+        except (redis.RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
 
     async def transact(
