@@ -8,7 +8,7 @@ under ``--p99-ms`` and in every run every sequence completed (speed that loses a
 count). Levels are tried in ascending order; the first failing level ends the search, and so does the
 time budget. ``max_calls`` is the last level that passed (0 when none did).
 
-    python -m bench.capacity [--levels 100,150,200,250,500,1000,2000,3000] [--runs 3] [--budget 600]
+    python -m bench.capacity [--levels 100,150,200,250,500,1000,2000,3000] [--runs 3] [--workers 2] [--budget 600]
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.split("\n")[0])
     parser.add_argument("--levels", default="100,150,200,250,500,1000,2000,3000")
     parser.add_argument("--runs", type=int, default=3, help="runs per level")
-    parser.add_argument("--workers", type=int, default=1, help="callcue worker processes")
+    # Two: on 2 cores a second worker process halves the queueing behind one play (docs/PERFORMANCE.md).
+    parser.add_argument("--workers", type=int, default=2, help="callcue worker processes")
     parser.add_argument("--wav-seconds", type=float, default=5.0)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--prompts", type=int, default=4)

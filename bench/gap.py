@@ -13,7 +13,7 @@ gap as long as it has waited so far (a lower bound). Also reported: the silence 
 The default prompt length, 2.5 s (5 s files at speed 2), makes 1,000 calls ask for 400 plays/s: the
 same rate as the capacity target (2,000 calls of 5 s prompts).
 
-    python -m bench.gap [--levels 1,100,1000] [--runs 3] [--workers 1] [--wav-seconds 5 --speed 2]
+    python -m bench.gap [--levels 1,100,1000] [--runs 3] [--workers 2] [--wav-seconds 5 --speed 2]
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.gap", description=__doc__.split("\n")[0])
     parser.add_argument("--levels", default="1,100,1000", help="concurrent calls, comma-separated")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="callcue worker processes")
+    # Two: on 2 cores a second worker process halves the queueing behind one play (docs/PERFORMANCE.md).
+    parser.add_argument("--workers", type=int, default=2, help="callcue worker processes")
     parser.add_argument("--wav-seconds", type=float, default=5.0, help="length of each prompt file")
     parser.add_argument("--speed", type=float, default=2.0, help="emulator speed factor")
     parser.add_argument("--prompts", type=int, default=4, help="prompts per sequence")
