@@ -16,7 +16,7 @@ from service.errors import ConfigurationError
 from service.store import OUTBOX, PUMPS, WATCH
 
 WANTED = {"appendonly": "yes", "maxmemory-policy": "noeviction"}
-PUMP_ALIVE_SECONDS = 5.0  # a pump beats at least every IDLE_WAIT (0.5 s) while it is alive
+PUMP_ALIVE_SECONDS = 5.0  # a live pump beats once a second (HEARTBEAT_EVERY), late by at most IDLE_WAIT
 
 
 def _text(value: Any) -> str:

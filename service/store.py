@@ -39,7 +39,7 @@ import redis.asyncio
 
 from service import timeline
 from service.batching import ScriptBatcher
-from service.documents import CallDoc, Change, SequenceDoc, parse_operation_context
+from service.documents import CallDoc, Change, SequenceDoc, millis, parse_operation_context
 from service.errors import Conflict, StoreUnavailable
 from service.metrics import METRICS_KEY
 
@@ -74,7 +74,7 @@ def event_item(ctx: str, record: dict[str, Any]) -> tuple[str, str]:
     sid, index = parsed if parsed is not None else (ctx, -1)
     item = {"i": index, **record}
     if isinstance(item.get("at"), float):
-        item["at"] = round(item["at"], 3)
+        item["at"] = millis(item["at"])
     return events_key(sid), _dumps(item)
 
 

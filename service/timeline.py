@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.documents import SequenceDoc, operation_context
+from service.documents import SequenceDoc, millis, operation_context
 
 _SHORT = {"at": "t", "kind": "k", "sequenceId": "s", "step": "p", "repeat": "r", "attempt": "a"}
 _LONG = {short: long for long, short in _SHORT.items()}
@@ -30,7 +30,7 @@ def compact(entry: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "audioFileUri":
             continue
         else:
-            out[_SHORT.get(key, key)] = round(value, 3) if key in _TIMES else value
+            out[_SHORT.get(key, key)] = millis(value) if key in _TIMES else value
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from service import sequencer, timeline
-from service.documents import CallDoc, SequenceDoc
+from service.documents import CallDoc, SequenceDoc, millis
 from service.model import Outcome, OutcomeKind, Plan, Prompt
 
 
@@ -39,7 +39,7 @@ def test_every_entry_comes_back_as_written() -> None:
     for entry in entries:
         stored = orjson.loads(orjson.dumps(timeline.compact(entry)))  # through JSON, as Redis holds it
         shown = timeline.expand(stored, {seq.id: seq})
-        expected = {k: round(v, 3) if k in ("at", "dueAt") else v for k, v in entry.items()}
+        expected = {k: millis(v) if k in ("at", "dueAt") else v for k, v in entry.items()}
         assert shown == expected
 
 
