@@ -43,6 +43,7 @@ from bench.common import (
     summarize,
     wait_for_calls,
     wait_healthy,
+    warm_up,
 )
 from service.devstack import DevStack
 
@@ -65,6 +66,7 @@ def run_level(
     wrapped = bool(direct_threads or gc_mode)
     with DevStack(workers=0 if wrapped else workers, speed=speed, log_dir=log_dir) as stack:
         ours: list[subprocess.Popen[bytes]] = []
+        since_ms = int(time.time() * 1000)
         try:
             if gc_mode:
                 stack.stop_process("web")
@@ -75,6 +77,8 @@ def run_level(
             if direct_threads:
                 freeze = ["--gc-freeze"] if gc_mode == "freeze" else []
                 ours += spawn_direct_workers(stack, workers, direct_threads, log_dir, *freeze)
+            if wrapped:  # as DevStack does for its own workers: measure a stack that has started
+                stack.wait_workers(workers, since_ms, rq_workers=not direct_threads)
             return _measure_level(stack, calls, prompts, speed, n_prompts, tag)
         finally:
             stop_processes(ours)
@@ -88,6 +92,7 @@ def _measure_level(
     play_s = prompts.seconds / speed
     assert stack.emulator_url is not None
     call_ids = [f"{tag}-{i:05d}" for i in range(calls)]
+    warm_up(stack, prompts, speed, tag)
     t0 = time.time()
     started = start_calls(stack, call_ids, prompts.plan(n_prompts), spread_s=play_s if calls > 1 else 0.0)
     create_s = time.time() - t0

@@ -14,16 +14,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+import redis
 
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.errors import ConfigurationError
 from service.processes import NotReady, terminate, wait_http
+from service.store import PUMPS
 
 
 @dataclass
@@ -100,12 +103,14 @@ class DevStack:
         env.update(self.extra_env)
         self.env = env
         self._spawn("web", "-m", "service.cli", "web")
+        started_ms = int(time.time() * 1000)
         for i in range(self.workers):
             self._spawn(f"worker{i + 1}", "-m", "service.cli", "worker")
         try:
             if self.emulator_url:
                 self.wait_http(f"{self.emulator_url}/emulator/healthz", "emulator")
             self.wait_http(f"{self.web_url}/healthz", "web")
+            self.wait_workers(self.workers, since_ms=started_ms)
         except BaseException:
             self.stop()
             raise
@@ -116,6 +121,26 @@ class DevStack:
             wait_http(url, self.processes.get(name), timeout)
         except NotReady as exc:
             raise ConfigurationError(f"{name}: {exc}:\n{self.log_tail(name)}") from None
+
+    def wait_workers(self, count: int, since_ms: int, rq_workers: bool = True, timeout: float = 20.0) -> None:
+        """Until ``count`` worker processes take work: their pumps have beaten since ``since_ms`` and,
+        with ``rq_workers``, RQ lists as many workers. Work handed to a stack before then waits for
+        the workers to finish starting and reaches them in one burst."""
+        if count <= 0:
+            return
+        deadline = time.monotonic() + timeout
+        with redis.Redis.from_url(self.env["CALLCUE_REDIS_URL"]) as client:
+            while True:
+                pumps = client.zcount(PUMPS, since_ms, "+inf")
+                listed = client.scard("rq:workers") if rq_workers else count
+                if pumps >= count and listed >= count:
+                    return
+                exited = [n for n, p in self.processes.items() if n.startswith("worker") and p.poll() is not None]
+                if exited or time.monotonic() > deadline:
+                    name = exited[0] if exited else "worker1"
+                    state = f"{name} exited" if exited else f"{pumps} of {count} ready after {timeout} s"
+                    raise ConfigurationError(f"workers: {state}:\n{self.log_tail(name)}")
+                time.sleep(0.05)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.log_dir / f"{name}.log"

@@ -84,7 +84,10 @@ def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) ->
     """
     sid, index, call_id, prompt = seq.id, op.index, seq.call_id, seq.prompt(op)
     op_ctx = operation_context(sid, index)
-    expected = None if prompt.loop else prompt_seconds(ctx, prompt)
+    # The duration sets the watchdog. Reading a WAV header the first time (a download from blob
+    # storage) would delay the play by that much: an unknown duration is read after the request
+    # has left, and the watchdog meanwhile allows the longest play.
+    known, expected = known_seconds(prompt)
     settings = ctx.settings
 
     crash_point("worker.before_ledger")
@@ -121,6 +124,8 @@ def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) ->
     )
     crash_point("worker.after_request")
     if response.accepted:
+        if not known and not prompt.loop:
+            expected = prompt_seconds(ctx, prompt)
 
         def accepted(current: Loaded) -> Change | None:
             if current.seq is None:
@@ -132,6 +137,7 @@ def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) ->
                 response.operation_id,
                 max_play=settings.max_play_seconds,
                 grace=settings.watchdog_grace_seconds,
+                expected=expected,
             )
             if change is not None:
                 change.counts[series("callcue_plays", result="accepted")] += 1
@@ -186,9 +192,25 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
+def _wav_key(prompt: Prompt) -> str:
+    return "cc:wav:" + hashlib.sha1(f"{prompt.audio_file_uri}|{prompt.audio_file_id}".encode()).hexdigest()
+
+
+def known_seconds(prompt: Prompt) -> tuple[bool, float | None]:
+    """Whether this process knows the prompt's duration (without I/O), and the duration if so.
+
+    A looped prompt has no duration to know: its watchdog is never set."""
+    if prompt.loop:
+        return True, None
+    known = _durations.get(_wav_key(prompt))
+    if known is not None and known[0] > time.monotonic():
+        return True, known[1]
+    return False, None
+
+
 def prompt_seconds(ctx: WorkerContext, prompt: Prompt) -> float | None:
     """The prompt's duration from its WAV header, cached; None when it cannot be read quickly."""
-    key = "cc:wav:" + hashlib.sha1(f"{prompt.audio_file_uri}|{prompt.audio_file_id}".encode()).hexdigest()
+    key = _wav_key(prompt)
     now = time.monotonic()
     known = _durations.get(key)
     if known is not None and known[0] > now:

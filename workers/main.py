@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 
@@ -26,6 +27,8 @@ def run(settings: Settings, *, burst: bool = False) -> int:
     report = redis_health.check_sync(ctx.redis, settings.production)
     for problem in report["problems"]:
         log.warning("Redis: %s", problem)
+    # RQ would import the job module at the first job, on that play's critical path.
+    importlib.import_module("workers.jobs")
     queue = Queue(settings.queue_name, connection=ctx.redis, serializer=JSONSerializer)
     pump = Pump(ctx, queue)
     pump_thread = threading.Thread(target=pump.run, name="callcue-pump", daemon=True)
