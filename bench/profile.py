@@ -38,6 +38,7 @@ from bench.common import (
     read_profile,
     start_calls,
     wait_for_calls,
+    warm_up,
 )
 from service.devstack import DevStack
 
@@ -231,6 +232,7 @@ def gap_breakdown(tmp: Path, calls: int) -> dict[str, Any]:
             with DevStack(workers=1, speed=2.0, log_dir=tmp / f"gap{calls}") as stack:
                 assert stack.emulator_url is not None
                 ids = [f"bd{calls}-{i:04d}" for i in range(calls)]
+                warm_up(stack, prompts, 2.0, f"bd{calls}")  # as bench.gap does
                 t0 = time.time()
                 start_calls(stack, ids, prompts.plan(4), spread_s=2.5 if calls > 1 else 0.0)
                 timelines = wait_for_calls(stack.emulator_url, ids, 4, not_before=time.time() + 10.5, timeout=60)
