@@ -14,7 +14,7 @@ CRASH_POINTS = (
     "web.after_commit",  # a callback's transition is stored, the 2xx not yet sent
     "web.after_start",  # a new sequence is stored, the 202 not yet sent
     "pump.after_claim",  # due outbox entries are leased, no job enqueued yet
-    "pump.after_enqueue",  # the RQ job exists, the pump has not gone on
+    "pump.after_enqueue",  # an RQ job has the entries (a new one, or this process's running one)
     "worker.before_ledger",  # the job runs, the play is not yet marked as requested
     "worker.after_ledger",  # the play is marked as requested, the request not yet sent
     "worker.after_request",  # ACS has the request, its answer is not yet recorded

@@ -81,6 +81,9 @@ class Settings:
     # How long an outbox entry stays claimed by a pump before another may take it again: the
     # time a dead worker's follow-up waits before it is sent by someone else.
     outbox_lease_seconds: float = 30.0
+    # How long one RQ job goes on taking the plays its process's pump claims (workers/session.py):
+    # RQ's own cost is paid once per job instead of once per play. 0: one job per claimed batch.
+    job_session_seconds: float = 5.0
     max_body_bytes: int = 1_048_576
     audio_hosts: tuple[str, ...] = ()  # empty: any host
     log_level: str = "INFO"
@@ -155,6 +158,7 @@ class Settings:
             watchdog_grace_seconds=number("WATCHDOG_GRACE_SECONDS", 5.0),
             acs_timeout_seconds=number("ACS_TIMEOUT_SECONDS", 5.0),
             outbox_lease_seconds=number("OUTBOX_LEASE_SECONDS", 30.0),
+            job_session_seconds=number("JOB_SESSION_SECONDS", 5.0),
             max_body_bytes=int(number("MAX_BODY_BYTES", 1_048_576)),
             audio_hosts=tuple(h.lower() for h in _split(get("AUDIO_HOSTS"))),
             log_level=get("LOG_LEVEL", "INFO").upper(),
@@ -171,6 +175,8 @@ class Settings:
                 "GA callbacks are authenticated by a JWT whose audience is the ACS resource id: "
                 "set CALLCUE_ACS_RESOURCE_ID (or CALLCUE_CALLBACK_JWT=off, never in production)"
             )
+        if self.job_session_seconds < 0:
+            raise ConfigurationError("CALLCUE_JOB_SESSION_SECONDS must be 0 or more")
         if self.acs_auth not in ("hmac", "entra"):
             raise ConfigurationError("CALLCUE_ACS_AUTH must be hmac or entra")
         if self.acs is not None and self.acs_auth == "hmac" and not self.acs.access_key:

@@ -13,7 +13,6 @@ import random
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -25,7 +24,7 @@ from service.metrics import series
 from service.model import Outcome, OutcomeKind, Prompt
 from service.store import OUTBOX, Committed, Loaded
 from service.wav import HEADER_BYTES, duration_seconds
-from workers import context
+from workers import context, session
 from workers.context import WorkerContext
 
 log = logging.getLogger("callcue.worker")
@@ -33,15 +32,14 @@ log = logging.getLogger("callcue.worker")
 WAV_CACHE_SECONDS = 3600  # ACS itself caches a prompt for about an hour
 
 
-def run_entries(entries: list[str]) -> list[str]:
-    """A batch of due outbox entries, sent concurrently: one RQ job's overhead for many plays.
+def run_entries(entries: list[str]) -> int:
+    """The RQ job: a batch of due outbox entries, and those the pump claims while it runs.
 
-    The pump claims due entries in batches; at low load a batch is one entry, under load it
-    spreads RQ's per-job bookkeeping (a few milliseconds) over many requests to ACS.
+    At low load a batch is one entry; under load a claim holds many. Either way the job goes on
+    taking what the pump of this process claims next, for up to ``job_session_seconds``
+    (``workers.session``), so RQ's per-job bookkeeping is paid once for many requests to ACS.
     """
-    if len(entries) == 1:
-        return [run_entry(entries[0])]
-    return list(_pool().map(run_entry, entries))
+    return session.SESSION.run(entries, run_entry, context.get().settings.job_session_seconds)
 
 
 def run_entry(entry: str) -> str:
@@ -180,16 +178,6 @@ _RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
 
 _durations: dict[str, tuple[float, float | None]] = {}  # key -> (expires, seconds): saves a round trip
 _durations_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-POOL_SIZE = 16  # concurrent requests to ACS per worker process, within one batch
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    with _durations_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="callcue-play")
-        return _executor
 
 
 def _wav_key(prompt: Prompt) -> str:

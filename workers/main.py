@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from types import FrameType
 
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
@@ -13,12 +14,21 @@ from service import redis_health
 from service.settings import Settings
 from workers import context
 from workers.pump import Pump
+from workers.session import SESSION
 
 log = logging.getLogger("callcue.worker")
 
 # RQ checks for abandoned jobs of dead workers at this interval (its default is 10 minutes);
 # callcue's own leases and watchdog notice a lost play sooner still.
 MAINTENANCE_INTERVAL = 15
+
+
+class Worker(SimpleWorker):
+    """RQ's SimpleWorker, whose warm shutdown also ends the running job's session (workers/session.py)."""
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        SESSION.close()  # the job finishes the plays in hand, takes no more, and returns
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
 def run(settings: Settings, *, burst: bool = False) -> int:
@@ -35,13 +45,13 @@ def run(settings: Settings, *, burst: bool = False) -> int:
     pump_thread.start()
     # SimpleWorker runs jobs in this process: a forking worker costs ~10 ms per job, more than
     # the play request itself (see docs/PERFORMANCE.md).
-    worker = SimpleWorker(
-        [queue], connection=ctx.redis, serializer=JSONSerializer, maintenance_interval=MAINTENANCE_INTERVAL
-    )
+    worker = Worker([queue], connection=ctx.redis, serializer=JSONSerializer, maintenance_interval=MAINTENANCE_INTERVAL)
     log.info("worker %s listening on %s", worker.name, queue.name)
     # RQ logs two INFO lines per job, one of them before the job runs: at hundreds of plays a
     # second that is noise on the play's critical path, and callcue logs each entry itself.
     rq_level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
+    if burst:
+        SESSION.close()  # a burst worker is to end when the queue is empty, not wait for more plays
     try:
         worker.work(burst=burst, logging_level=rq_level, with_scheduler=False)
     finally:

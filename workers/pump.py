@@ -28,6 +28,7 @@ from service.documents import Change, parse_operation_context
 from service.model import Outcome, OutcomeKind
 from service.store import CALLS, OUTBOX, PUMPS, WAKE, WATCH, Loaded
 from workers.context import WorkerContext
+from workers.session import SESSION
 
 log = logging.getLogger("callcue.pump")
 
@@ -70,15 +71,19 @@ class Pump:
         entries = self.claim(OUTBOX, now)
         if entries:
             crash_point("pump.after_claim")
-            # One job per batch: RQ's bookkeeping costs milliseconds per job, the plays do not.
-            self.queue.enqueue(
-                "workers.jobs.run_entries",
-                entries,
-                job_id=job_id(entries[0]) if len(entries) == 1 else None,
-                result_ttl=0,  # the outcome is in callcue's own documents; RQ's copy would only cost memory
-                failure_ttl=3600,
-                job_timeout=max(1, int(self.lease)),
-            )
+            # RQ's bookkeeping costs milliseconds per job, the plays do not: the job running in
+            # this process takes the entries if there is one (workers/session.py), else one new
+            # job takes the whole batch.
+            if not SESSION.offer(entries):
+                self.queue.enqueue(
+                    "workers.jobs.run_entries",
+                    entries,
+                    job_id=job_id(entries[0]) if len(entries) == 1 else None,
+                    result_ttl=0,  # the outcome is in callcue's own documents; RQ's copy would only cost memory
+                    failure_ttl=3600,
+                    # Each entry's own run is bounded by its lease; the job may take entries for a session.
+                    job_timeout=max(1, int(self.lease + self.ctx.settings.job_session_seconds)),
+                )
             crash_point("pump.after_enqueue")
         return len(entries)
 

@@ -1,0 +1,103 @@
+"""A play session: the RQ job that runs claimed outbox entries goes on taking the ones claimed after it.
+
+RQ's bookkeeping costs a worker 4-5 ms of CPU per job, about 2.5 ms of it before the job starts:
+more than a play itself (docs/PERFORMANCE.md). So a job does not end with the entries it was
+enqueued with. For up to ``job_session_seconds`` the pump of the same process hands it what it
+claims next (prefetching, in the queue-worker sense), and the pump enqueues a new RQ job only when
+no job of this process is taking entries. Every entry is still claimed with a lease by a pump and
+run by ``jobs.run_entry`` inside an RQ job on a worker; what changes is how many entries share one
+job, and so how much of RQ's cost each play pays.
+
+A session runs its entries on a small thread pool, so one slow request to ACS does not hold up the
+plays claimed after it. A warm shutdown (SIGTERM) closes the session: it takes no more entries,
+finishes those in hand, and the job ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+log = logging.getLogger("callcue.worker")
+
+POOL_SIZE = 16  # concurrent requests to ACS per worker process
+STOP_CHECK = 0.1  # seconds: how soon a waiting session notices that it was closed
+
+
+class Session:
+    """The entries of this process's running job, and the hand-over from the pump to it."""
+
+    def __init__(self, pool_size: int = POOL_SIZE) -> None:
+        self._cond = threading.Condition()
+        self._pending: list[str] = []
+        self._open = False  # a job is running and takes entries
+        self._closing = False
+        self._pool_size = pool_size
+        self._pool: ThreadPoolExecutor | None = None
+
+    def offer(self, entries: list[str]) -> bool:
+        """Hand claimed entries to the job running in this process; False when there is none."""
+        with self._cond:
+            if not self._open:
+                return False
+            self._pending.extend(entries)
+            self._cond.notify()
+            return True
+
+    def close(self) -> None:
+        """Take no more entries and end after those in hand. Only sets a flag: it is called from a
+        signal handler, which may interrupt this thread while it holds the lock."""
+        self._closing = True
+
+    def run(self, entries: list[str], run_entry: Callable[[str], str], seconds: float) -> int:
+        """Run ``entries``, and those offered meanwhile for up to ``seconds``; how many ran."""
+        deadline = time.monotonic() + seconds
+        pool = self._executor()
+        running: set[Future[str]] = set()
+        count = 0
+        with self._cond:
+            self._pending.extend(entries)
+            self._open = not self._closing and seconds > 0
+        try:
+            while True:
+                with self._cond:
+                    if self._open and (self._closing or time.monotonic() >= deadline):
+                        self._open = False
+                    if self._open and not self._pending:
+                        self._cond.wait(min(max(0.0, deadline - time.monotonic()), STOP_CHECK))
+                        continue
+                    batch, self._pending = self._pending, []
+                if not batch:
+                    break
+                running |= {pool.submit(_guarded, run_entry, entry) for entry in batch}
+                running = {f for f in running if not f.done()}
+                count += len(batch)
+        finally:
+            with self._cond:
+                self._open = False
+                batch, self._pending = self._pending, []
+            # Offered but not started (only if the loop itself failed): they were claimed for us.
+            running |= {pool.submit(_guarded, run_entry, entry) for entry in batch}
+            count += len(batch)
+            wait(running)
+        return count
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="callcue-play")
+        return self._pool
+
+
+def _guarded(run_entry: Callable[[str], str], entry: str) -> str:
+    try:
+        return run_entry(entry)
+    except Exception:
+        # The entry stays leased in the outbox: after the lease a pump claims it again.
+        log.exception("outbox entry %s failed; it is tried again after its lease", entry)
+        return "failed"
+
+
+SESSION = Session()  # one per worker process: RQ runs one job at a time in it
