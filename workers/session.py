@@ -24,28 +24,46 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 log = logging.getLogger("callcue.worker")
 
 POOL_SIZE = 16  # concurrent requests to ACS per worker process
+# Entries a session holds (running or waiting for a thread) at most. A full session's pump claims
+# nothing until there is room: what is due stays in the outbox, where any other worker's pump may
+# take it, instead of queueing in this process's memory.
+HOLD_LIMIT = 2 * POOL_SIZE
 STOP_CHECK = 0.1  # seconds: how soon a waiting session notices that it was closed
 
 
 class Session:
     """The entries of this process's running job, and the hand-over from the pump to it."""
 
-    def __init__(self, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, pool_size: int = POOL_SIZE, hold_limit: int = HOLD_LIMIT) -> None:
         self._cond = threading.Condition()
         self._pending: list[str] = []
+        self._held = 0  # offered or running, not yet finished
         self._open = False  # a job is running and takes entries
         self._closing = False
         self._pool_size = pool_size
+        self._hold_limit = hold_limit
         self._pool: ThreadPoolExecutor | None = None
 
     def offer(self, entries: list[str]) -> bool:
-        """Hand claimed entries to the job running in this process; False when there is none."""
+        """Hand claimed entries to the job running in this process; False when there is none, or
+        when it already holds as many as it should."""
         with self._cond:
-            if not self._open:
+            if not self._open or (entries and self._held + len(entries) > self._hold_limit):
                 return False
             self._pending.extend(entries)
+            self._held += len(entries)
             self._cond.notify()
             return True
+
+    def room(self) -> int | None:
+        """How many more entries the running job takes; None when no job is taking entries."""
+        with self._cond:
+            return max(0, self._hold_limit - self._held) if self._open else None
+
+    def wait_for_room(self, timeout: float) -> None:
+        """Until the running job has room again, or ends, or ``timeout`` seconds passed."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._open or self._held < self._hold_limit, timeout)
 
     def close(self) -> None:
         """Take no more entries and end after those in hand. Only sets a flag: it is called from a
@@ -60,44 +78,50 @@ class Session:
         count = 0
         with self._cond:
             self._pending.extend(entries)
+            self._held += len(entries)
             self._open = not self._closing and seconds > 0
         try:
             while True:
                 with self._cond:
                     if self._open and (self._closing or time.monotonic() >= deadline):
                         self._open = False
+                        self._cond.notify_all()  # a pump waiting for room enqueues a new job instead
                     if self._open and not self._pending:
                         self._cond.wait(min(max(0.0, deadline - time.monotonic()), STOP_CHECK))
                         continue
                     batch, self._pending = self._pending, []
                 if not batch:
                     break
-                running |= {pool.submit(_guarded, run_entry, entry) for entry in batch}
+                running |= {pool.submit(self._one, run_entry, entry) for entry in batch}
                 running = {f for f in running if not f.done()}
                 count += len(batch)
         finally:
             with self._cond:
                 self._open = False
+                self._cond.notify_all()
                 batch, self._pending = self._pending, []
             # Offered but not started (only if the loop itself failed): they were claimed for us.
-            running |= {pool.submit(_guarded, run_entry, entry) for entry in batch}
+            running |= {pool.submit(self._one, run_entry, entry) for entry in batch}
             count += len(batch)
             wait(running)
         return count
+
+    def _one(self, run_entry: Callable[[str], str], entry: str) -> str:
+        try:
+            return run_entry(entry)
+        except Exception:
+            # The entry stays leased in the outbox: after the lease a pump claims it again.
+            log.exception("outbox entry %s failed; it is tried again after its lease", entry)
+            return "failed"
+        finally:
+            with self._cond:
+                self._held -= 1
+                self._cond.notify_all()
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="callcue-play")
         return self._pool
-
-
-def _guarded(run_entry: Callable[[str], str], entry: str) -> str:
-    try:
-        return run_entry(entry)
-    except Exception:
-        # The entry stays leased in the outbox: after the lease a pump claims it again.
-        log.exception("outbox entry %s failed; it is tried again after its lease", entry)
-        return "failed"
 
 
 SESSION = Session()  # one per worker process: RQ runs one job at a time in it

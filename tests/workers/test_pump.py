@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Iterator
 
@@ -13,8 +14,9 @@ from rq.serializers import JSONSerializer
 
 from service.settings import Settings
 from service.store import CALLS, OUTBOX, WATCH
-from workers import context
+from workers import context, pump as pump_module
 from workers.pump import Pump, job_id
+from workers.session import Session
 
 
 @pytest.fixture
@@ -35,6 +37,39 @@ def test_due_entries_become_jobs_and_come_back_after_their_lease(pump: Pump, syn
     time.sleep(0.35)
     assert pump.dispatch(time.time()) == 1  # the job never removed it: the sweeper sends it again
     assert sync_redis.zscore(OUTBOX, "play:later.0") is not None
+
+
+def test_a_running_job_takes_what_fits_and_the_rest_stays_due(
+    pump: Pump, sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = Session(hold_limit=2)
+    monkeypatch.setattr(pump_module, "SESSION", session)
+    taken: list[str] = []
+    release = threading.Event()
+
+    def run(entry: str) -> str:
+        taken.append(entry)
+        release.wait(5)
+        return "ok"
+
+    job = threading.Thread(target=session.run, args=([], run, 30.0))
+    job.start()
+    try:
+        deadline = time.monotonic() + 5
+        while session.room() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        now = time.time()
+        sync_redis.zadd(OUTBOX, {f"play:sq_0000000000000000000{i}.0": int(now * 1000) + i for i in range(3)})
+        assert pump.dispatch(now + 1) == 2  # handed to the running job: no RQ job
+        assert pump.queue.job_ids == []
+        assert pump.dispatch(now + 1) == 0  # full: the third stays due in the outbox, unclaimed
+        assert sync_redis.zscore(OUTBOX, "play:sq_00000000000000000002.0") == int(now * 1000) + 2
+    finally:
+        release.set()
+        session.close()
+        job.join(timeout=5)
+    assert sorted(taken) == ["play:sq_00000000000000000000.0", "play:sq_00000000000000000001.0"]
 
 
 def test_watchdog_entries_fire_once(pump: Pump, sync_redis: redis.Redis) -> None:

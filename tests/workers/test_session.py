@@ -100,3 +100,35 @@ def test_a_slow_entry_does_not_hold_up_the_next() -> None:
     thread.join(timeout=5)
     fast_at = dict(ran)["play:fast.0"]
     assert fast_at - offered < 0.5 and fast_at < dict(ran)["play:slow.0"] and counts == [2]
+
+
+def test_a_full_session_has_no_room_until_its_entries_finish() -> None:
+    release = threading.Event()
+
+    def runner(entry: str) -> str:
+        release.wait(5)
+        return "ok"
+
+    session = Session(pool_size=2, hold_limit=3)
+    assert session.room() is None  # no job: the pump enqueues one
+    counts: list[int] = []
+    thread = threading.Thread(target=lambda: counts.append(session.run(["play:a.0", "play:b.0"], runner, 30.0)))
+    thread.start()
+    wait_open(session)
+    assert session.room() == 1 and session.offer(["play:c.0"])
+    assert session.room() == 0 and not session.offer(["play:d.0"])  # the pump leaves it in the outbox
+    waiter = threading.Thread(target=session.wait_for_room, args=(5.0,))
+    waiter.start()
+    time.sleep(0.05)
+    assert waiter.is_alive()  # the pump waits: nothing finished yet
+    release.set()
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
+    deadline = time.monotonic() + 5
+    while session.room() != 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert session.offer(["play:e.0"])
+    session.close()
+    thread.join(timeout=5)
+    assert counts == [4] and session.room() is None
