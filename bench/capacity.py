@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PromptSet, emit, log, machine, percentile, summarize
-from bench.gap import run_level, worker_kind
+from bench.gap import SET_HELP, run_level, settings_env, worker_kind
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="EXPERIMENT: bench.direct_worker (no RQ), this many threads per process",
     )
     parser.add_argument("--budget", type=float, default=900.0, help="seconds; no new level starts after it")
+    parser.add_argument("--set", action="append", default=[], metavar="CALLCUE_NAME=VALUE", help=SET_HELP)
     args = parser.parse_args(argv)
+    env = settings_env(args.set)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     log(
         f"capacity: levels {levels}, {args.runs} runs each, {args.workers} worker process(es), "
@@ -55,13 +57,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         try:
             for n in levels:
                 # A level takes about (prompts + 1) prompt lengths plus start-up and reading.
-                per_run = (args.prompts + 1) * args.wav_seconds / args.speed + 10 + n * 0.01
+                per_run = (args.prompts + 2) * args.wav_seconds / args.speed + 10 + n * 0.01  # + the warm-up
                 if time.monotonic() - started + per_run * args.runs > args.budget:
                     stopped = f"time budget ({args.budget:g} s) reached before level {n}"
                     break
                 p50s: list[float] = []
                 p99s: list[float] = []
                 peaks: list[float] = []
+                cpu: list[dict[str, float]] = []
                 complete = True
                 for run in range(args.runs):
                     report, statuses = run_level(
@@ -73,10 +76,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         f"cap{run}-{n}",
                         Path(tmp) / f"logs-{n}-{run}",
                         args.direct_threads,
+                        env=env,
                     )
                     p50s.append(percentile(report.gaps_ms, 50))
                     p99s.append(percentile(report.gaps_ms, 99))
                     peaks.append(float(report.peak_concurrency))
+                    cpu.append(report.cpu_ms_per_play)
                     complete = complete and report.complete_calls == n and statuses.get("completed", 0) == n
                 p99 = summarize(p99s)["median"]
                 passed = complete and p99 is not None and p99 < args.p99_ms
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "gap_p50_ms": summarize(p50s),
                     "gap_p99_ms": summarize(p99s),
                     "peak_concurrent_calls": summarize(peaks, 0),
+                    "cpu_ms_per_play": {k: summarize([c[k] for c in cpu], 3) for k in ("web", "workers", "emulator")},
                 }
                 log(
                     f"  level {n}: gap p99 median {p99} ms, all completed: {complete} -> {'pass' if passed else 'FAIL'}"
@@ -101,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "stopped": stopped,
         "levels": tried,
         "workers": args.workers,
+        "settings": env,
         "worker": worker_kind(args.direct_threads),
         "criterion": f"gap p99 < {args.p99_ms:g} ms (median of {args.runs} runs), every sequence completed",
         "prompt_seconds": args.wav_seconds / args.speed,

@@ -30,6 +30,7 @@ from bench.common import (
     GapReport,
     PromptSet,
     check_sequences,
+    cpu_seconds,
     emit,
     gap_report,
     gc_pauses_in,
@@ -59,12 +60,14 @@ def run_level(
     direct_threads: int = 0,
     gc_mode: str = "",
     gc_pauses: list[float] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[GapReport, dict[str, int]]:
-    """One level. EXPERIMENTS: ``direct_threads`` > 0 runs bench.direct_worker (no RQ) instead of
-    ``callcue worker``; ``gc_mode`` "watch" or "freeze" runs web and workers under bench.gcwatch, and
-    the collections longer than 5 ms are appended to ``gc_pauses`` (ms)."""
+    """One level. ``env``: settings for callcue's processes (``--set``). EXPERIMENTS: ``direct_threads``
+    > 0 runs bench.direct_worker (no RQ) instead of ``callcue worker``; ``gc_mode`` "watch" or "freeze"
+    runs web and workers under bench.gcwatch, and the collections longer than 5 ms are appended to
+    ``gc_pauses`` (ms)."""
     wrapped = bool(direct_threads or gc_mode)
-    with DevStack(workers=0 if wrapped else workers, speed=speed, log_dir=log_dir) as stack:
+    with DevStack(workers=0 if wrapped else workers, speed=speed, log_dir=log_dir, extra_env=env or {}) as stack:
         ours: list[subprocess.Popen[bytes]] = []
         since_ms = int(time.time() * 1000)
         try:
@@ -79,25 +82,46 @@ def run_level(
                 ours += spawn_direct_workers(stack, workers, direct_threads, log_dir, *freeze)
             if wrapped:  # as DevStack does for its own workers: measure a stack that has started
                 stack.wait_workers(workers, since_ms, rq_workers=not direct_threads)
-            return _measure_level(stack, calls, prompts, speed, n_prompts, tag)
+            return _measure_level(stack, calls, prompts, speed, n_prompts, tag, ours)
         finally:
             stop_processes(ours)
             if gc_pauses is not None:
                 gc_pauses += gc_pauses_in(log_dir)
 
 
+def _cpu(stack: DevStack, extra: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+    """CPU seconds so far of the stack's processes: web, the workers together, the emulator."""
+    out = {"web": 0.0, "workers": 0.0, "emulator": 0.0}
+    processes = [(n, p) for n, p in stack.processes.items()] + [("worker", p) for p in extra]
+    for name, process in processes:
+        if process.poll() is None:
+            kind = name if name in ("web", "emulator") else "workers"
+            out[kind] += cpu_seconds(process.pid)
+    return out
+
+
 def _measure_level(
-    stack: DevStack, calls: int, prompts: PromptSet, speed: float, n_prompts: int, tag: str
+    stack: DevStack,
+    calls: int,
+    prompts: PromptSet,
+    speed: float,
+    n_prompts: int,
+    tag: str,
+    extra: list[subprocess.Popen[bytes]],
 ) -> tuple[GapReport, dict[str, int]]:
     play_s = prompts.seconds / speed
     assert stack.emulator_url is not None
     call_ids = [f"{tag}-{i:05d}" for i in range(calls)]
     warm_up(stack, prompts, speed, tag)
+    cpu_before = _cpu(stack, extra)
     t0 = time.time()
     started = start_calls(stack, call_ids, prompts.plan(n_prompts), spread_s=play_s if calls > 1 else 0.0)
     create_s = time.time() - t0
     # The last call started at ~create_s; its sequence needs n_prompts plays; then some slack.
     expected_end = t0 + create_s + n_prompts * play_s + 0.5
+    # CPU is read when the sequences should have ended, before the timelines are read back.
+    time.sleep(max(0.0, expected_end - time.time()))
+    cpu_after = _cpu(stack, extra)
     # Bounded: an overloaded level is reported as it stands, not waited for without end.
     timelines = wait_for_calls(
         stack.emulator_url, call_ids, n_prompts, not_before=expected_end, timeout=min(60.0, 20.0 + calls * 0.04)
@@ -105,14 +129,32 @@ def _measure_level(
     observed_until = time.time()
     statuses = check_sequences(stack, started)
     report = gap_report(timelines, n_prompts, observed_until)
+    report.cpu_ms_per_play = {
+        k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(1, calls * n_prompts), 3) for k in cpu_before
+    }
     log(
         f"  {calls:>5} calls ({tag}): started in {create_s:.1f} s, peak {report.peak_concurrency} concurrent, "
         f"{report.complete_calls}/{calls} complete, statuses {statuses}, {len(report.gaps_ms)} gaps: "
         f"p50 {percentile(report.gaps_ms, 50):.1f} ms, p99 {percentile(report.gaps_ms, 99):.1f} ms, "
         f"max {max(report.gaps_ms, default=0):.1f} ms; caller-heard silence p50 "
-        f"{percentile(report.silence_ms, 50):.1f} ms, p99 {percentile(report.silence_ms, 99):.1f} ms"
+        f"{percentile(report.silence_ms, 50):.1f} ms, p99 {percentile(report.silence_ms, 99):.1f} ms; "
+        f"CPU ms per play {report.cpu_ms_per_play}"
     )
     return report, statuses
+
+
+SET_HELP = "a setting for callcue's processes in every run, e.g. CALLCUE_JOB_SESSION_SECONDS=0 (repeatable)"
+
+
+def settings_env(pairs: list[str]) -> dict[str, str]:
+    """``--set`` options as an environment for DevStack: callcue's own settings only."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.startswith("CALLCUE_"):
+            raise SystemExit(f"--set takes CALLCUE_NAME=VALUE, not {pair!r}")
+        env[name] = value
+    return env
 
 
 def worker_kind(direct_threads: int, gc_mode: str = "") -> str:
@@ -145,7 +187,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="",
         help="EXPERIMENT: run web and workers under bench.gcwatch (log or freeze collections)",
     )
+    parser.add_argument("--set", action="append", default=[], metavar="CALLCUE_NAME=VALUE", help=SET_HELP)
     args = parser.parse_args(argv)
+    env = settings_env(args.set)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     play_s = args.wav_seconds / args.speed
     log(
@@ -156,6 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     per_level: dict[int, dict[str, list[float]]] = {
         n: {"p50": [], "p99": [], "max": [], "sil50": [], "sil99": [], "peak": [], "ok": [], "load": []} for n in levels
     }
+    cpu: dict[int, list[dict[str, float]]] = {n: [] for n in levels}
     with tempfile.TemporaryDirectory(prefix="callcue-bench-gap-") as tmp:
         prompts = PromptSet(Path(tmp) / "audio", args.wav_seconds).start()
         try:
@@ -171,7 +216,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         f"gap{run}-{n}",
                         Path(tmp) / f"logs-{run}-{n}",
                         args.direct_threads,
+                        args.gc,
+                        pauses[n],
+                        env,
                     )
+                    cpu[n].append(report.cpu_ms_per_play)
                     ok = report.complete_calls == n and statuses.get("completed", 0) == n
                     fig = per_level[n]
                     fig["ok"].append(1.0 if ok else 0.0)
@@ -196,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "peak_concurrent_calls": summarize(per_level[n]["peak"], 0),
                 "runs_all_completed": int(sum(per_level[n]["ok"])),
                 "loadavg_1min_at_start": [round(x, 2) for x in per_level[n]["load"]],
+                "cpu_ms_per_play": {k: summarize([c[k] for c in cpu[n]], 3) for k in ("web", "workers", "emulator")},
                 **(
                     {
                         "gc_pauses_over_5ms": {
@@ -212,6 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "workers": args.workers,
         "worker": worker_kind(args.direct_threads, args.gc),
+        "settings": env,
         "runs": args.runs,
         "prompt_seconds": play_s,
         "speed": args.speed,
@@ -226,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"  p99 {d['gap_p99_ms']['median']} ms [{d['gap_p99_ms']['min']}-{d['gap_p99_ms']['max']}]"
             f"  caller-heard silence p50 {d['silence_p50_ms']['median']} / p99 {d['silence_p99_ms']['median']} ms"
             f"  ({d['runs_all_completed']}/{args.runs} runs all completed)"
+            f"  CPU ms per play: " + ", ".join(f"{k} {v['median']}" for k, v in d["cpu_ms_per_play"].items())
         )
     emit("gap", figures)
     return figures
