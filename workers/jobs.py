@@ -39,7 +39,11 @@ def run_entries(entries: list[str]) -> int:
     taking what the pump of this process claims next, for up to ``job_session_seconds``
     (``workers.session``), so RQ's per-job bookkeeping is paid once for many requests to ACS.
     """
-    return session.SESSION.run(entries, run_entry, context.get().settings.job_session_seconds)
+    ctx = context.get()
+    queue_key = f"rq:queue:{ctx.settings.queue_name}"
+    return session.SESSION.run(
+        entries, run_entry, ctx.settings.job_session_seconds, jobs_waiting=lambda: bool(ctx.redis.llen(queue_key))
+    )
 
 
 def run_entry(entry: str) -> str:

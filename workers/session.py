@@ -70,26 +70,49 @@ class Session:
         signal handler, which may interrupt this thread while it holds the lock."""
         self._closing = True
 
-    def run(self, entries: list[str], run_entry: Callable[[str], str], seconds: float) -> int:
-        """Run ``entries``, and those offered meanwhile for up to ``seconds``; how many ran."""
+    def run(
+        self,
+        entries: list[str],
+        run_entry: Callable[[str], str],
+        seconds: float,
+        jobs_waiting: Callable[[], bool] | None = None,
+    ) -> int:
+        """Run ``entries``, and those offered meanwhile for up to ``seconds``; how many ran.
+
+        An idle session also ends as soon as ``jobs_waiting()`` says that other RQ jobs wait in the
+        queue: this worker runs one job at a time, so they would wait for this one's end.
+        """
         deadline = time.monotonic() + seconds
         pool = self._executor()
         running: set[Future[str]] = set()
         count = 0
+        checked = 0.0
         with self._cond:
             self._pending.extend(entries)
             self._held += len(entries)
             self._open = not self._closing and seconds > 0
         try:
             while True:
+                idle, batch = False, []
                 with self._cond:
                     if self._open and (self._closing or time.monotonic() >= deadline):
-                        self._open = False
-                        self._cond.notify_all()  # a pump waiting for room enqueues a new job instead
+                        self._stop_taking()
                     if self._open and not self._pending:
                         self._cond.wait(min(max(0.0, deadline - time.monotonic()), STOP_CHECK))
-                        continue
-                    batch, self._pending = self._pending, []
+                        if self._pending:
+                            continue  # taken on the next turn, with the deadline checked first
+                        idle = True
+                    else:
+                        batch, self._pending = self._pending, []
+                if idle:
+                    # Asked at most every STOP_CHECK, and outside the lock: it is a Redis round trip.
+                    if jobs_waiting is not None and time.monotonic() - checked >= STOP_CHECK:
+                        checked = time.monotonic()
+                        if jobs_waiting():
+                            with self._cond:
+                                if not self._pending:
+                                    self._stop_taking()
+                    continue
                 if not batch:
                     break
                 running |= {pool.submit(self._one, run_entry, entry) for entry in batch}
@@ -97,14 +120,17 @@ class Session:
                 count += len(batch)
         finally:
             with self._cond:
-                self._open = False
-                self._cond.notify_all()
+                self._stop_taking()
                 batch, self._pending = self._pending, []
             # Offered but not started (only if the loop itself failed): they were claimed for us.
             running |= {pool.submit(self._one, run_entry, entry) for entry in batch}
             count += len(batch)
             wait(running)
         return count
+
+    def _stop_taking(self) -> None:
+        self._open = False
+        self._cond.notify_all()  # a pump waiting for room enqueues a new job instead
 
     def _one(self, run_entry: Callable[[str], str], entry: str) -> str:
         try:
