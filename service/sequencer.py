@@ -281,26 +281,14 @@ def on_request_started(
 
 
 def on_request_accepted(
-    seq: SequenceDoc,
-    index: int,
-    now: float,
-    acs_operation_id: str | None,
-    *,
-    max_play: float,
-    grace: float,
-    expected: float | None = None,
+    seq: SequenceDoc, index: int, now: float, acs_operation_id: str | None, *, max_play: float, grace: float
 ) -> Change | None:
-    """ACS accepted the play (202). Its result may already have arrived: then only the times change.
-
-    ``expected`` is the prompt's duration when the worker read it only after sending the request.
-    """
+    """ACS accepted the play (202). Its result may already have arrived: then only the times change."""
     op = seq.op(index)
     if op is None or op.accepted_at is not None:
         return None
     op.accepted_at = now
     op.acs_operation_id = acs_operation_id
-    if op.expected_seconds is None:
-        op.expected_seconds = expected
     change = Change(call_id=seq.call_id, sequences=[seq])
     if op.status is OpStatus.NOT_STARTED:
         op.status = OpStatus.RUNNING

@@ -39,11 +39,7 @@ def run_entries(entries: list[str]) -> int:
     taking what the pump of this process claims next, for up to ``job_session_seconds``
     (``workers.session``), so RQ's per-job bookkeeping is paid once for many requests to ACS.
     """
-    ctx = context.get()
-    queue_key = f"rq:queue:{ctx.settings.queue_name}"
-    return session.SESSION.run(
-        entries, run_entry, ctx.settings.job_session_seconds, jobs_waiting=lambda: bool(ctx.redis.llen(queue_key))
-    )
+    return session.SESSION.run(entries, run_entry, context.get().settings.job_session_seconds)
 
 
 def run_entry(entry: str) -> str:
@@ -86,10 +82,9 @@ def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) ->
     """
     sid, index, call_id, prompt = seq.id, op.index, seq.call_id, seq.prompt(op)
     op_ctx = operation_context(sid, index)
-    # The duration sets the watchdog. Reading a WAV header the first time (a download from blob
-    # storage) would delay the play by that much: an unknown duration is read after the request
-    # has left, and the watchdog meanwhile allows the longest play.
-    known, expected = known_seconds(prompt)
+    # The duration sets the watchdog written with the ledger mark, which is what recovers a play
+    # whose worker died before sending it: read it first (cached; a header download once an hour).
+    expected = None if prompt.loop else prompt_seconds(ctx, prompt)
     settings = ctx.settings
 
     crash_point("worker.before_ledger")
@@ -126,8 +121,6 @@ def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) ->
     )
     crash_point("worker.after_request")
     if response.accepted:
-        if not known and not prompt.loop:
-            expected = prompt_seconds(ctx, prompt)
 
         def accepted(current: Loaded) -> Change | None:
             if current.seq is None:
@@ -139,7 +132,6 @@ def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) ->
                 response.operation_id,
                 max_play=settings.max_play_seconds,
                 grace=settings.watchdog_grace_seconds,
-                expected=expected,
             )
             if change is not None:
                 change.counts[series("callcue_plays", result="accepted")] += 1
@@ -186,18 +178,6 @@ _durations_lock = threading.Lock()
 
 def _wav_key(prompt: Prompt) -> str:
     return "cc:wav:" + hashlib.sha1(f"{prompt.audio_file_uri}|{prompt.audio_file_id}".encode()).hexdigest()
-
-
-def known_seconds(prompt: Prompt) -> tuple[bool, float | None]:
-    """Whether this process knows the prompt's duration (without I/O), and the duration if so.
-
-    A looped prompt has no duration to know: its watchdog is never set."""
-    if prompt.loop:
-        return True, None
-    known = _durations.get(_wav_key(prompt))
-    if known is not None and known[0] > time.monotonic():
-        return True, known[1]
-    return False, None
 
 
 def prompt_seconds(ctx: WorkerContext, prompt: Prompt) -> float | None:

@@ -36,6 +36,7 @@ IDLE_WAIT = 0.5  # the longest sleep: other pumps' wake-ups are not seen, so pol
 BATCH = 100
 TRIM_EVERY = 60.0  # seconds between two trims of the call index
 HEARTBEAT_EVERY = 1.0  # seconds
+JOB_START_WAIT = 0.05  # seconds a job just enqueued is given to start before another one is
 
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -59,6 +60,8 @@ class Pump:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._trimmed_at = 0.0
         self._beat_at = 0.0
+        self._enqueued_at = -JOB_START_WAIT
+        self.held_back = False  # the last dispatch left due entries for a job about to start
 
     def stop(self) -> None:
         self._stop.set()
@@ -71,6 +74,9 @@ class Pump:
         room = SESSION.room()
         if room == 0:
             return 0  # this process holds enough; what is due stays for another worker or for later
+        self.held_back = room is None and self._job_on_its_way()
+        if self.held_back:
+            return 0
         entries = self.claim(OUTBOX, now, BATCH if room is None else min(room, BATCH))
         if entries:
             crash_point("pump.after_claim")
@@ -87,8 +93,16 @@ class Pump:
                     # Each entry's own run is bounded by its lease; the job may take entries for a session.
                     job_timeout=max(1, int(self.lease + self.ctx.settings.job_session_seconds)),
                 )
+                self._enqueued_at = time.monotonic()
             crash_point("pump.after_enqueue")
         return len(entries)
+
+    def _job_on_its_way(self) -> bool:
+        """A job enqueued a moment ago, or one still in RQ's queue, takes what is due once it starts;
+        another job would only wait behind it, since a worker runs one job at a time."""
+        if time.monotonic() - self._enqueued_at < JOB_START_WAIT:
+            return True
+        return bool(self.ctx.redis.llen(self.queue.key))
 
     def watchdog(self, now: float) -> int:
         entries = self.claim(WATCH, now)
@@ -160,6 +174,9 @@ class Pump:
             return
         if SESSION.room() == 0:
             SESSION.wait_for_room(IDLE_WAIT)
+            return
+        if self.held_back:
+            SESSION.wait_for_start(JOB_START_WAIT)
             return
         due = self.next_due()
         wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - time.time()))

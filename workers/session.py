@@ -60,6 +60,11 @@ class Session:
         with self._cond:
             return max(0, self._hold_limit - self._held) if self._open else None
 
+    def wait_for_start(self, timeout: float) -> None:
+        """Until a job of this process takes entries, or ``timeout`` seconds passed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._open, timeout)
+
     def wait_for_room(self, timeout: float) -> None:
         """Until the running job has room again, or ends, or ``timeout`` seconds passed."""
         with self._cond:
@@ -75,44 +80,26 @@ class Session:
         entries: list[str],
         run_entry: Callable[[str], str],
         seconds: float,
-        jobs_waiting: Callable[[], bool] | None = None,
     ) -> int:
-        """Run ``entries``, and those offered meanwhile for up to ``seconds``; how many ran.
-
-        An idle session also ends as soon as ``jobs_waiting()`` says that other RQ jobs wait in the
-        queue: this worker runs one job at a time, so they would wait for this one's end.
-        """
+        """Run ``entries``, and those offered meanwhile for up to ``seconds``; how many ran."""
         deadline = time.monotonic() + seconds
         pool = self._executor()
         running: set[Future[str]] = set()
         count = 0
-        checked = 0.0
         with self._cond:
             self._pending.extend(entries)
             self._held += len(entries)
             self._open = not self._closing and seconds > 0
+            self._cond.notify_all()  # a pump waiting for this job to start
         try:
             while True:
-                idle, batch = False, []
                 with self._cond:
                     if self._open and (self._closing or time.monotonic() >= deadline):
                         self._stop_taking()
                     if self._open and not self._pending:
                         self._cond.wait(min(max(0.0, deadline - time.monotonic()), STOP_CHECK))
-                        if self._pending:
-                            continue  # taken on the next turn, with the deadline checked first
-                        idle = True
-                    else:
-                        batch, self._pending = self._pending, []
-                if idle:
-                    # Asked at most every STOP_CHECK, and outside the lock: it is a Redis round trip.
-                    if jobs_waiting is not None and time.monotonic() - checked >= STOP_CHECK:
-                        checked = time.monotonic()
-                        if jobs_waiting():
-                            with self._cond:
-                                if not self._pending:
-                                    self._stop_taking()
-                    continue
+                        continue
+                    batch, self._pending = self._pending, []
                 if not batch:
                     break
                 running |= {pool.submit(self._one, run_entry, entry) for entry in batch}

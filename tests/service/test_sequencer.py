@@ -132,25 +132,6 @@ def test_cancel_sends_cancel_media_only_for_a_play_that_was_sent() -> None:
     assert "cancel:sq_b" in call.outbox
 
 
-def test_a_duration_read_after_the_request_tightens_the_watchdog() -> None:
-    """The worker sends a new prompt's first play before reading its WAV header: the ledger's
-    watchdog allows the longest play, the acceptance sets the prompt's own duration."""
-    call = Call()
-    call.start("sq_a", simple(1))
-    seq = call.seqs["sq_a"]
-    started = sequencer.on_request_started(seq, 0, call.now, timeout=2, max_play=600, grace=1, expected=None)
-    assert started is not None and started.watch == [("op:sq_a.0", call.now + 2 + 600 + 1)]
-    accepted = sequencer.on_request_accepted(seq, 0, call.now + 0.5, "acs-op", max_play=600, grace=1, expected=3.0)
-    assert accepted is not None and accepted.watch == [("op:sq_a.0", call.now + 0.5 + 3.0 + 1)]
-    assert seq.ops[0].expected_seconds == 3.0
-    # A duration known when the request left is not replaced.
-    call.start("sq_b", simple(1))
-    other = call.seqs["sq_b"]
-    assert sequencer.on_request_started(other, 0, call.now, timeout=2, max_play=600, grace=1, expected=4.0)
-    assert sequencer.on_request_accepted(other, 0, call.now, "acs-op", max_play=600, grace=1, expected=9.0)
-    assert other.ops[0].expected_seconds == 4.0
-
-
 def test_deadline_cancels_a_looped_prompt() -> None:
     call = Call()
     plan = Plan(prompts=(Prompt(URI, loop=True),), deadline_seconds=30)

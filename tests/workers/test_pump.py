@@ -34,6 +34,7 @@ def test_due_entries_become_jobs_and_come_back_after_their_lease(pump: Pump, syn
     assert pump.dispatch(now) == 1
     assert pump.queue.job_ids == [job_id("play:sq_00000000000000000001.0")]
     assert pump.dispatch(time.time()) == 0  # leased: nobody else takes it
+    sync_redis.lpop(pump.queue.key)  # a worker took the job, then died
     time.sleep(0.35)
     assert pump.dispatch(time.time()) == 1  # the job never removed it: the sweeper sends it again
     assert sync_redis.zscore(OUTBOX, "play:later.0") is not None
@@ -70,6 +71,20 @@ def test_a_running_job_takes_what_fits_and_the_rest_stays_due(
         session.close()
         job.join(timeout=5)
     assert sorted(taken) == ["play:sq_00000000000000000000.0", "play:sq_00000000000000000001.0"]
+
+
+def test_no_second_job_while_one_waits_to_start(pump: Pump, sync_redis: redis.Redis) -> None:
+    now = time.time()
+    sync_redis.zadd(OUTBOX, {"play:sq_00000000000000000001.0": int(now * 1000)})
+    assert pump.dispatch(now) == 1 and len(pump.queue.job_ids) == 1
+    sync_redis.zadd(OUTBOX, {"play:sq_00000000000000000002.0": int(now * 1000)})
+    time.sleep(0.06)
+    # The first job has not started (no worker is free): the second entry stays due for it, or
+    # for whichever job starts next, instead of queueing behind it in a job of its own.
+    assert pump.dispatch(time.time()) == 0 and pump.held_back
+    assert sync_redis.zscore(OUTBOX, "play:sq_00000000000000000002.0") == int(now * 1000)
+    sync_redis.lpop(pump.queue.key)  # a worker took it
+    assert pump.dispatch(time.time()) == 1 and not pump.held_back
 
 
 def test_watchdog_entries_fire_once(pump: Pump, sync_redis: redis.Redis) -> None:

@@ -132,19 +132,3 @@ def test_a_full_session_has_no_room_until_its_entries_finish() -> None:
     session.close()
     thread.join(timeout=5)
     assert counts == [4] and session.room() is None
-
-
-def test_an_idle_session_ends_when_other_jobs_wait_in_the_queue() -> None:
-    waiting = threading.Event()
-    session, runner = Session(), Recorder()
-    counts: list[int] = []
-    thread = threading.Thread(
-        target=lambda: counts.append(session.run(["play:a.0"], runner, 30.0, jobs_waiting=waiting.is_set))
-    )
-    thread.start()
-    wait_open(session)
-    time.sleep(0.3)
-    assert thread.is_alive() and session.offer(["play:b.0"])  # nothing queued: it goes on taking plays
-    waiting.set()  # another job waits in RQ's queue, and this worker runs one job at a time
-    thread.join(timeout=2)
-    assert not thread.is_alive() and counts == [2] and session.room() is None
