@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Benchmarks (~15 min; never in CI): figures and targets in docs/PERFORMANCE.md.
+# Benchmarks (~25 min; never in CI): figures and targets in docs/PERFORMANCE.md.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
