@@ -92,7 +92,7 @@ def run_level(
 def _cpu(stack: DevStack, extra: list[subprocess.Popen[bytes]]) -> dict[str, float]:
     """CPU seconds so far of the stack's processes: web, the workers together, the emulator."""
     out = {"web": 0.0, "workers": 0.0, "emulator": 0.0}
-    processes = [(n, p) for n, p in stack.processes.items()] + [("worker", p) for p in extra]
+    processes = [*stack.processes.items(), *(("worker", p) for p in extra)]
     for name, process in processes:
         if process.poll() is None:
             kind = name if name in ("web", "emulator") else "workers"

@@ -176,13 +176,9 @@ _durations: dict[str, tuple[float, float | None]] = {}  # key -> (expires, secon
 _durations_lock = threading.Lock()
 
 
-def _wav_key(prompt: Prompt) -> str:
-    return "cc:wav:" + hashlib.sha1(f"{prompt.audio_file_uri}|{prompt.audio_file_id}".encode()).hexdigest()
-
-
 def prompt_seconds(ctx: WorkerContext, prompt: Prompt) -> float | None:
     """The prompt's duration from its WAV header, cached; None when it cannot be read quickly."""
-    key = _wav_key(prompt)
+    key = "cc:wav:" + hashlib.sha1(f"{prompt.audio_file_uri}|{prompt.audio_file_id}".encode()).hexdigest()
     now = time.monotonic()
     known = _durations.get(key)
     if known is not None and known[0] > now:
