@@ -37,9 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--issuer", default=DEFAULT_ISSUER, help="the JWT issuer of GA callbacks")
     parser.add_argument("--callback-retries", type=int, default=3)
     parser.add_argument("--callback-timeout", type=float, default=5.0, help="seconds per callback attempt")
-    parser.add_argument(
-        "--callback-concurrency", type=int, default=8, help="callbacks in flight at once (httpx degrades above ~10)"
-    )
+    parser.add_argument("--callback-concurrency", type=int, default=8, help="callbacks in flight at once")
     parser.add_argument("--seed", type=int, default=None, help="seed for probabilistic faults")
     parser.add_argument("--log-level", choices=_LOG_LEVELS, default="warning")
     return parser

@@ -29,8 +29,7 @@ class EmulatorConfig:
     callback_timeout: float = 5.0
     # First retry delay; it doubles per attempt, capped at 2 s.
     callback_backoff: float = 0.2
-    # httpx's async pool degrades above ~10 concurrent requests on the project's 2-core machines
-    # (reference/measured-baselines.md), so callbacks go out through a small fixed pool of senders.
+    # Callbacks go out through a small fixed pool of senders, one request each at a time.
     callback_senders: int = 8
     download_timeout: float = 10.0
     download_concurrency: int = 8

@@ -3,8 +3,8 @@
 Each callback is POSTed as a JSON array holding its one CloudEvent. Callbacks of one call leave in
 the order they were produced (a call's *lane* sends one at a time, retries included), so any
 reordering a receiver sees was asked for with a ``reorder`` fault. Across calls, a small fixed pool
-of sender tasks shares one httpx client, because httpx's async pool degrades above ~10 concurrent
-requests on the project's 2-core machines; a lane waiting on a retry's backoff holds no sender.
+of sender tasks shares one keep-alive client (``emulator.http_post``); a lane waiting on a retry's
+backoff holds no sender.
 
 A non-2xx answer or a connection error is retried up to ``callback_retries`` times with a short
 exponential backoff. Every attempt is recorded on the call's timeline with its send time and the
@@ -27,11 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from emulator.api_versions import Dialect
 from emulator.config import EmulatorConfig
 from emulator.faults import CALLBACK_KINDS, JWT_KINDS, FaultBook, FaultRule
+from emulator.http_post import PostClient, PostError
 from emulator.jwt_keys import KeyRing
 from emulator.timeline import Timeline
 
@@ -89,7 +88,7 @@ class CallbackSender:
     def __init__(
         self,
         config: EmulatorConfig,
-        client: httpx.AsyncClient,
+        client: PostClient,
         *,
         faults: FaultBook,
         keys: KeyRing,
@@ -205,16 +204,15 @@ class CallbackSender:
     async def _attempt(self, delivery: _Delivery) -> None:
         callback = delivery.callback
         delivery.attempt += 1
-        headers = {"Content-Type": "application/json", "User-Agent": "callcue-emulator"}
+        headers = {"Content-Type": "application/json"}
         if callback.dialect is Dialect.GA:
             headers["Authorization"] = "Bearer " + self._keys.mint(delivery.jwt_fault)
         sent_at = time.time()
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._client.post(callback.url, content=delivery.body, headers=headers)
-            status = response.status_code
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            status = await self._client.post(callback.url, delivery.body, headers)
+        except PostError as exc:
             error = f"{type(exc).__name__}: {exc}"
         if delivery.generation != self._generation:
             callback.settle()

@@ -8,6 +8,7 @@ from emulator.calls import Switchboard
 from emulator.config import EmulatorConfig
 from emulator.delivery import CallbackSender
 from emulator.faults import FaultBook
+from emulator.http_post import PostClient
 from emulator.jwt_keys import KeyRing
 from emulator.media import MediaLibrary
 from emulator.timeline import Timeline
@@ -22,7 +23,7 @@ class Emulator:
         self.timeline = Timeline()
         self.faults = FaultBook(config.seed)
         self.keys = KeyRing(issuer=config.issuer, audience=config.resource_id)
-        self._clients: list[httpx.AsyncClient] = []
+        self._clients: list[httpx.AsyncClient | PostClient] = []
         self._sender: CallbackSender | None = None
         self._media: MediaLibrary | None = None
         self._switchboard: Switchboard | None = None
@@ -41,14 +42,8 @@ class Emulator:
 
     async def start(self) -> None:
         config = self.config
+        callback_client = PostClient(config.callback_timeout, keep_per_origin=config.callback_senders)
         # trust_env=False: a proxy from the environment must not capture loopback traffic.
-        callback_client = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.callback_timeout),
-            limits=httpx.Limits(
-                max_connections=config.callback_senders, max_keepalive_connections=config.callback_senders
-            ),
-            trust_env=False,
-        )
         download_client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.download_timeout),
             limits=httpx.Limits(

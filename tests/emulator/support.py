@@ -190,7 +190,14 @@ class ServerGroup:
     def __init__(self) -> None:
         self._running: list[tuple[_TestServer, asyncio.Task[None], socket.socket]] = []
 
-    async def start(self, app: ASGIApp, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> str:
+    async def start(
+        self,
+        app: ASGIApp,
+        *,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        keep_alive: int = 5,
+    ) -> str:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -203,6 +210,7 @@ class ServerGroup:
             timeout_graceful_shutdown=1,
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
+            timeout_keep_alive=keep_alive,
         )
         server = _TestServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
