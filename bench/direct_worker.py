@@ -25,10 +25,11 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from service.settings import Settings
-from service.store import OUTBOX
+from service.store import Loaded
 from workers import context
 from workers.jobs import run_entry
 from workers.pump import Pump
+from workers.session import Claimed
 
 log = logging.getLogger("bench.direct_worker")
 
@@ -41,20 +42,18 @@ class DirectPump(Pump):
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="direct")
         self.free = threading.BoundedSemaphore(threads)
 
-    def _run(self, entry: str) -> None:
+    def _run(self, entry: str, loaded: Loaded | None) -> None:
         try:
-            run_entry(entry)
+            run_entry(entry, loaded)
         except Exception:
             log.exception("entry %s failed; its lease brings it back", entry)
         finally:
             self.free.release()
 
-    def dispatch(self, now: float) -> int:
-        entries = self.claim(OUTBOX, now)
-        for entry in entries:
+    def dispatch(self, claimed: list[Claimed]) -> None:
+        for entry, loaded in claimed:
             self.free.acquire()  # no more claimed work in flight than there are threads
-            self.pool.submit(self._run, entry)
-        return len(entries)
+            self.pool.submit(self._run, entry, loaded)
 
 
 def watch_gc(threshold_ms: float = 5.0) -> None:

@@ -93,29 +93,32 @@ def idempotency_key(call_id: str) -> str:
 
 
 # Reads a sequence (or only a call) and the call's active and queued sequences, in one round trip.
-_LOAD = """
-local sid, call_id = ARGV[1], ARGV[2]
-local out = {'', '', '', ''}
-if sid ~= '' then
-  local s = redis.call('HMGET', 'cc:seq:' .. sid, 'v', 'd', 'c')
-  if not s[1] then return {} end
-  out[1], out[2], call_id = s[1], s[2], s[3]
-end
-local c = redis.call('HMGET', 'cc:call:' .. call_id, 'v', 'd')
-if c[1] then
-  out[3], out[4] = c[1], c[2]
-  local doc = cjson.decode(c[2])
-  local ids = doc['queue']
-  if type(doc['active']) == 'string' then table.insert(ids, 1, doc['active']) end
-  for _, id in ipairs(ids) do
-    if id ~= sid then
-      local r = redis.call('HMGET', 'cc:seq:' .. id, 'v', 'd')
-      if r[1] then table.insert(out, r[1]); table.insert(out, r[2]) end
+# A function, so that the workers' claim of outbox entries can read their sequences in the same call.
+LOAD_FUNCTION = """
+local function load(sid, call_id)
+  local out = {'', '', '', ''}
+  if sid ~= '' then
+    local s = redis.call('HMGET', 'cc:seq:' .. sid, 'v', 'd', 'c')
+    if not s[1] then return {} end
+    out[1], out[2], call_id = s[1], s[2], s[3]
+  end
+  local c = redis.call('HMGET', 'cc:call:' .. call_id, 'v', 'd')
+  if c[1] then
+    out[3], out[4] = c[1], c[2]
+    local doc = cjson.decode(c[2])
+    local ids = doc['queue']
+    if type(doc['active']) == 'string' then table.insert(ids, 1, doc['active']) end
+    for _, id in ipairs(ids) do
+      if id ~= sid then
+        local r = redis.call('HMGET', 'cc:seq:' .. id, 'v', 'd')
+        if r[1] then table.insert(out, r[1]); table.insert(out, r[2]) end
+      end
     end
   end
+  return out
 end
-return out
 """
+_LOAD = LOAD_FUNCTION + "return load(ARGV[1], ARGV[2])\n"
 
 # ARGV[1]: JSON {"check": [[key, version]...], "unseen": [set, member] | null, "cmds": [[cmd, args...]...]}
 _COMMIT = """

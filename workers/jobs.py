@@ -13,6 +13,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -42,14 +43,15 @@ def run_entries(entries: list[str]) -> int:
     return session.SESSION.run(entries, run_entry, context.get().settings.job_session_seconds)
 
 
-def run_entry(entry: str) -> str:
+def run_entry(entry: str, loaded: Loaded | None = None) -> str:
+    """Run one outbox entry; ``loaded`` is its sequence as the pump read it when it claimed the entry."""
     ctx = context.get()
     kind, _, ref = entry.partition(":")
     sequence_id = ref.rpartition(".")[0] if kind == "play" else ref
     with bind(sequenceId=sequence_id, operationContext=ref if kind == "play" else None):
         removed = False
         if kind == "play":
-            result, removed = play(ctx, ref)
+            result, removed = play(ctx, ref, loaded)
         elif kind == "cancel":
             result = cancel_media(ctx, ref)
         else:
@@ -61,24 +63,34 @@ def run_entry(entry: str) -> str:
     return result
 
 
-def play(ctx: WorkerContext, op_ctx: str) -> tuple[str, bool]:
+def play(ctx: WorkerContext, op_ctx: str, claimed: Loaded | None = None) -> tuple[str, bool]:
     """What happened, and whether the outbox entry went with the recorded answer."""
     parsed = parse_operation_context(op_ctx)
     if parsed is None:
         return "not a callcue operationContext", False
     sid, index = parsed
-    loaded = ctx.store.load(sid)
-    op = loaded.seq.op(index) if loaded and loaded.seq else None
-    if loaded is None or loaded.seq is None or op is None:
-        return "unknown operation", False
-    with bind(callConnectionId=loaded.seq.call_id):
-        return _play(ctx, loaded, loaded.seq, op)
+    # What the claim read is at least as new as the entry; the ledger's version check catches
+    # anything written since. Only an answer of "nothing to do" is read again to be sure.
+    reads: list[Callable[[], Loaded | None]] = [lambda: ctx.store.load(sid)]
+    if claimed is not None:
+        reads.insert(0, lambda: claimed)
+    for read in reads:
+        loaded = read()
+        op = loaded.seq.op(index) if loaded and loaded.seq else None
+        if loaded is None or loaded.seq is None or op is None:
+            continue
+        with bind(callConnectionId=loaded.seq.call_id):
+            result = _play(ctx, loaded, loaded.seq, op)
+        if result is not None:
+            return result
+    return "skipped: unknown operation, already requested, or no longer the sequence's current play", False
 
 
-def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) -> tuple[str, bool]:
+def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) -> tuple[str, bool] | None:
     """Claim the ledger, send the play, record ACS's answer: one step each, each atomic.
 
-    Each step starts from the documents the previous one wrote, so a play costs one read.
+    Each step starts from the documents the previous one wrote, so a play costs no read of its own
+    when the pump's claim read the sequence. None when the ledger shows there is nothing to send.
     """
     sid, index, call_id, prompt = seq.id, op.index, seq.call_id, seq.prompt(op)
     op_ctx = operation_context(sid, index)
@@ -104,7 +116,7 @@ def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) ->
 
     _, change, current = ctx.store.transact(time.time, start, sid=sid, first=loaded)
     if change is None:
-        return "skipped: already requested, or no longer the sequence's current play", False
+        return None
     entry = f"play:{op_ctx}"
     crash_point("worker.after_ledger")
     if op.cancel_first:

@@ -18,6 +18,7 @@ import random
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 import redis
 from rq import Queue
@@ -26,9 +27,9 @@ from service import sequencer
 from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.model import Outcome, OutcomeKind
-from service.store import CALLS, OUTBOX, PUMPS, WAKE, WATCH, Loaded
+from service.store import CALLS, LOAD_FUNCTION, OUTBOX, PUMPS, WAKE, WATCH, Loaded, decode_loaded
 from workers.context import WorkerContext
-from workers.session import SESSION
+from workers.session import SESSION, Claimed
 
 log = logging.getLogger("callcue.pump")
 
@@ -38,11 +39,45 @@ TRIM_EVERY = 60.0  # seconds between two trims of the call index
 HEARTBEAT_EVERY = 1.0  # seconds
 JOB_START_WAIT = 0.05  # seconds a job just enqueued is given to start before another one is
 
-_CLAIM = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), m) end
-return due
+# One round of a pump in one round trip: claim due outbox entries (at most ARGV[3]; each play with
+# its sequence read as store.load reads it, so that the job sending it needs no read of its own),
+# claim overdue watch entries, and tell when the next entry of either falls due.
+_ROUND = (
+    LOAD_FUNCTION
+    + """
+local now, lease, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local function claim(key, count)
+  if count <= 0 then return {} end
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, count)
+  for _, m in ipairs(due) do redis.call('ZADD', key, now + lease, m) end
+  return due
+end
+local plays = claim(KEYS[1], tonumber(ARGV[3]))
+local loads = {}
+for i, m in ipairs(plays) do
+  local sid = string.match(m, '^play:(.+)%.%d+$')
+  loads[i] = sid and load(sid, '') or {}
+end
+local watched = claim(KEYS[2], limit)
+local soonest = {}
+for i, key in ipairs(KEYS) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  soonest[i] = first[2] or ''
+end
+return {plays, loads, watched, soonest}
 """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    plays: int  # outbox entries claimed and handed to a job
+    watched: int  # watch entries claimed and fired
+    soonest: float | None  # when the next outbox or watch entry falls due (epoch seconds)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def job_id(entry: str) -> str:
@@ -55,58 +90,36 @@ class Pump:
         self.ctx = ctx
         self.queue = queue
         self.lease = ctx.settings.outbox_lease_seconds
-        self._claim = ctx.redis.register_script(_CLAIM)
+        self._round = ctx.redis.register_script(_ROUND)
         self._stop = threading.Event()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._trimmed_at = 0.0
         self._beat_at = 0.0
         self._enqueued_at = -JOB_START_WAIT
-        self.held_back = False  # the last dispatch left due entries for a job about to start
+        self.held_back = False  # the last round left due entries for a job about to start
 
     def stop(self) -> None:
         self._stop.set()
 
-    def claim(self, key: str, now: float, limit: int = BATCH) -> list[str]:
-        raw = self._claim(keys=[key], args=[int(now * 1000), int(self.lease * 1000), limit])
-        return [x.decode() if isinstance(x, bytes) else x for x in raw]
-
-    def dispatch(self, now: float) -> int:
+    def round(self, now: float) -> Round:
+        """Claim what is due, hand the plays to a job and fire the watch entries."""
         room = SESSION.room()
-        if room == 0:
-            return 0  # this process holds enough; what is due stays for another worker or for later
         self.held_back = room is None and self._job_on_its_way()
-        if self.held_back:
-            return 0
-        entries = self.claim(OUTBOX, now, BATCH if room is None else min(room, BATCH))
-        if entries:
-            crash_point("pump.after_claim")
-            # RQ's bookkeeping costs milliseconds per job, the plays do not: the job running in
-            # this process takes the entries if there is one (workers/session.py), else one new
-            # job takes the whole batch.
-            if not SESSION.offer(entries):
-                self.queue.enqueue(
-                    "workers.jobs.run_entries",
-                    entries,
-                    job_id=job_id(entries[0]) if len(entries) == 1 else None,
-                    result_ttl=0,  # the outcome is in callcue's own documents; RQ's copy would only cost memory
-                    failure_ttl=3600,
-                    # Each entry's own run is bounded by its lease; the job may take entries for a session.
-                    job_timeout=max(1, int(self.lease + self.ctx.settings.job_session_seconds)),
-                )
-                self._enqueued_at = time.monotonic()
-            crash_point("pump.after_enqueue")
-        return len(entries)
-
-    def _job_on_its_way(self) -> bool:
-        """A job enqueued a moment ago, or one still in RQ's queue, takes what is due once it starts;
-        another job would only wait behind it, since a worker runs one job at a time."""
-        if time.monotonic() - self._enqueued_at < JOB_START_WAIT:
-            return True
-        return bool(self.ctx.redis.llen(self.queue.key))
-
-    def watchdog(self, now: float) -> int:
-        entries = self.claim(WATCH, now)
-        for entry in entries:
+        # A full session, or a job about to start, takes nothing now: what is due stays in the
+        # outbox for another worker, or for that job.
+        limit = 0 if room == 0 or self.held_back else BATCH if room is None else min(room, BATCH)
+        plays, loads, watched, soonest = self._round(
+            keys=[OUTBOX, WATCH], args=[int(now * 1000), int(self.lease * 1000), limit, BATCH]
+        )
+        claimed: list[Claimed] = []
+        for raw, reply in zip(plays, loads, strict=True):
+            entry = _text(raw)
+            claimed.append((entry, decode_loaded(reply, "") if entry.startswith("play:") else None))
+        if claimed:
+            self.dispatch(claimed)
+        fired = 0
+        for raw in watched:
+            entry = _text(raw)
             try:
                 self.fire(entry)
             except Exception:
@@ -114,7 +127,35 @@ class Pump:
                 log.exception("watchdog entry %s failed", entry)
                 continue
             self.ctx.redis.zrem(WATCH, entry)
-        return len(entries)
+            fired += 1
+        scores = [float(_text(x)) / 1000 for x in soonest if _text(x)]
+        return Round(len(claimed), fired, min(scores) if scores else None)
+
+    def dispatch(self, claimed: list[Claimed]) -> None:
+        crash_point("pump.after_claim")
+        # RQ's bookkeeping costs milliseconds per job, the plays do not: the job running in this
+        # process takes the entries if there is one (workers/session.py), else one new job takes
+        # the whole batch (by name: a job reads its sequences itself).
+        if not SESSION.offer(claimed):
+            entries = [entry for entry, _ in claimed]
+            self.queue.enqueue(
+                "workers.jobs.run_entries",
+                entries,
+                job_id=job_id(entries[0]) if len(entries) == 1 else None,
+                result_ttl=0,  # the outcome is in callcue's own documents; RQ's copy would only cost memory
+                failure_ttl=3600,
+                # Each entry's own run is bounded by its lease; the job may take entries for a session.
+                job_timeout=max(1, int(self.lease + self.ctx.settings.job_session_seconds)),
+            )
+            self._enqueued_at = time.monotonic()
+        crash_point("pump.after_enqueue")
+
+    def _job_on_its_way(self) -> bool:
+        """A job enqueued a moment ago, or one still in RQ's queue, takes what is due once it starts;
+        another job would only wait behind it, since a worker runs one job at a time."""
+        if time.monotonic() - self._enqueued_at < JOB_START_WAIT:
+            return True
+        return bool(self.ctx.redis.llen(self.queue.key))
 
     def fire(self, entry: str) -> None:
         kind, _, ref = entry.partition(":")
@@ -144,15 +185,6 @@ class Pump:
 
             store.transact(time.time, deadline, sid=ref)
 
-    def next_due(self) -> float | None:
-        soonest: float | None = None
-        for key in (OUTBOX, WATCH):
-            first = self.ctx.redis.zrange(key, 0, 0, withscores=True)
-            if first:
-                due = float(first[0][1]) / 1000
-                soonest = due if soonest is None else min(soonest, due)
-        return soonest
-
     def trim(self, now: float) -> None:
         """Forget calls whose data has expired, so that the index of calls stays bounded too."""
         if now - self._trimmed_at < TRIM_EVERY:
@@ -170,7 +202,8 @@ class Pump:
             self._beat_at = now
             self.ctx.redis.zadd(PUMPS, {self.name: int(now * 1000)})
         self.trim(now)
-        if self.dispatch(now) or self.watchdog(now):
+        done = self.round(now)
+        if done.plays or done.watched:
             return
         if SESSION.room() == 0:
             SESSION.wait_for_room(IDLE_WAIT)
@@ -178,8 +211,7 @@ class Pump:
         if self.held_back:
             SESSION.wait_for_start(JOB_START_WAIT)
             return
-        due = self.next_due()
-        wait = IDLE_WAIT if due is None else min(IDLE_WAIT, max(0.0, due - time.time()))
+        wait = IDLE_WAIT if done.soonest is None else min(IDLE_WAIT, max(0.0, done.soonest - time.time()))
         if wait > 0.001:
             self.ctx.redis.blpop([WAKE], timeout=wait)
 

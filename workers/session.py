@@ -19,7 +19,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+
+from service.store import Loaded
 
 log = logging.getLogger("callcue.worker")
 
@@ -31,28 +33,36 @@ HOLD_LIMIT = 2 * POOL_SIZE
 STOP_CHECK = 0.1  # seconds: how soon a waiting session notices that it was closed
 
 
+Claimed = tuple[str, Loaded | None]  # an outbox entry, and its sequence as read when it was claimed
+RunEntry = Callable[[str, Loaded | None], str]
+
+
 class Session:
-    """The entries of this process's running job, and the hand-over from the pump to it."""
+    """The entries of this process's running job, and the hand-over from the pump to it.
+
+    The pump submits what it claims to the session's thread pool itself, so a play that was due
+    goes from the pump's thread straight to the thread that sends it; the job's own thread only
+    keeps the session open and waits for its plays at the end.
+    """
 
     def __init__(self, pool_size: int = POOL_SIZE, hold_limit: int = HOLD_LIMIT) -> None:
         self._cond = threading.Condition()
-        self._pending: list[str] = []
-        self._held = 0  # offered or running, not yet finished
+        self._held = 0  # submitted, not yet finished
+        self._count = 0  # submitted during this job
         self._open = False  # a job is running and takes entries
         self._closing = False
+        self._run_entry: RunEntry | None = None
         self._pool_size = pool_size
         self._hold_limit = hold_limit
         self._pool: ThreadPoolExecutor | None = None
 
-    def offer(self, entries: list[str]) -> bool:
+    def offer(self, entries: list[Claimed]) -> bool:
         """Hand claimed entries to the job running in this process; False when there is none, or
         when it already holds as many as it should."""
         with self._cond:
             if not self._open or (entries and self._held + len(entries) > self._hold_limit):
                 return False
-            self._pending.extend(entries)
-            self._held += len(entries)
-            self._cond.notify()
+            self._submit(entries)
             return True
 
     def room(self) -> int | None:
@@ -75,53 +85,44 @@ class Session:
         signal handler, which may interrupt this thread while it holds the lock."""
         self._closing = True
 
-    def run(
-        self,
-        entries: list[str],
-        run_entry: Callable[[str], str],
-        seconds: float,
-    ) -> int:
+    def run(self, entries: list[str], run_entry: RunEntry, seconds: float) -> int:
         """Run ``entries``, and those offered meanwhile for up to ``seconds``; how many ran."""
         deadline = time.monotonic() + seconds
-        pool = self._executor()
-        running: set[Future[str]] = set()
-        count = 0
         with self._cond:
-            self._pending.extend(entries)
-            self._held += len(entries)
+            self._run_entry = run_entry
+            self._count = 0
+            self._submit([(entry, None) for entry in entries])
             self._open = not self._closing and seconds > 0
             self._cond.notify_all()  # a pump waiting for this job to start
-        try:
-            while True:
-                with self._cond:
-                    if self._open and (self._closing or time.monotonic() >= deadline):
-                        self._stop_taking()
-                    if self._open and not self._pending:
-                        self._cond.wait(min(max(0.0, deadline - time.monotonic()), STOP_CHECK))
-                        continue
-                    batch, self._pending = self._pending, []
-                if not batch:
-                    break
-                running |= {pool.submit(self._one, run_entry, entry) for entry in batch}
-                running = {f for f in running if not f.done()}
-                count += len(batch)
-        finally:
-            with self._cond:
+            try:
+                while self._open and not self._closing:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(min(left, STOP_CHECK))
+            finally:
                 self._stop_taking()
-                batch, self._pending = self._pending, []
-            # Offered but not started (only if the loop itself failed): they were claimed for us.
-            running |= {pool.submit(self._one, run_entry, entry) for entry in batch}
-            count += len(batch)
-            wait(running)
-        return count
+                # Every entry submitted was claimed for this job: it ends when they have run.
+                self._cond.wait_for(lambda: self._held == 0)
+            return self._count
+
+    def _submit(self, entries: list[Claimed]) -> None:
+        """Called with the lock held."""
+        run_entry = self._run_entry
+        assert run_entry is not None
+        pool = self._executor()
+        for entry, loaded in entries:
+            pool.submit(self._one, run_entry, entry, loaded)
+        self._held += len(entries)
+        self._count += len(entries)
 
     def _stop_taking(self) -> None:
         self._open = False
         self._cond.notify_all()  # a pump waiting for room enqueues a new job instead
 
-    def _one(self, run_entry: Callable[[str], str], entry: str) -> str:
+    def _one(self, run_entry: RunEntry, entry: str, loaded: Loaded | None) -> str:
         try:
-            return run_entry(entry)
+            return run_entry(entry, loaded)
         except Exception:
             # The entry stays leased in the outbox: after the lease a pump claims it again.
             log.exception("outbox entry %s failed; it is tried again after its lease", entry)
@@ -129,7 +130,9 @@ class Session:
         finally:
             with self._cond:
                 self._held -= 1
-                self._cond.notify_all()
+                # Wake only who waits for this: a pump for room, the job for its last play.
+                if self._held in (0, self._hold_limit - 1):
+                    self._cond.notify_all()
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
