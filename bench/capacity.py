@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "gap_p50_ms": summarize(p50s),
                     "gap_p99_ms": summarize(p99s),
                     "peak_concurrent_calls": summarize(peaks, 0),
-                    "cpu_ms_per_play": {k: summarize([c[k] for c in cpu], 3) for k in ("web", "workers", "emulator")},
+                    "cpu_ms_per_play": {
+                        k: summarize([c[k] for c in cpu], 3) for k in ("web", "workers", "emulator", "redis")
+                    },
                 }
                 log(
                     f"  level {n}: gap p99 median {p99} ms, all completed: {complete} -> {'pass' if passed else 'FAIL'}"

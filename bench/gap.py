@@ -90,12 +90,14 @@ def run_level(
 
 
 def _cpu(stack: DevStack, extra: list[subprocess.Popen[bytes]]) -> dict[str, float]:
-    """CPU seconds so far of the stack's processes: web, the workers together, the emulator."""
-    out = {"web": 0.0, "workers": 0.0, "emulator": 0.0}
+    """CPU seconds so far of the stack's processes: web, the workers together, the emulator, Redis."""
+    out = {"web": 0.0, "workers": 0.0, "emulator": 0.0, "redis": 0.0}
     processes = [*stack.processes.items(), *(("worker", p) for p in extra)]
+    if stack.redis is not None and stack.redis.process is not None:
+        processes.append(("redis", stack.redis.process))
     for name, process in processes:
         if process.poll() is None:
-            kind = name if name in ("web", "emulator") else "workers"
+            kind = name if name in ("web", "emulator", "redis") else "workers"
             out[kind] += cpu_seconds(process.pid)
     return out
 
@@ -245,7 +247,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "peak_concurrent_calls": summarize(per_level[n]["peak"], 0),
                 "runs_all_completed": int(sum(per_level[n]["ok"])),
                 "loadavg_1min_at_start": [round(x, 2) for x in per_level[n]["load"]],
-                "cpu_ms_per_play": {k: summarize([c[k] for c in cpu[n]], 3) for k in ("web", "workers", "emulator")},
+                "cpu_ms_per_play": {
+                    k: summarize([c[k] for c in cpu[n]], 3) for k in ("web", "workers", "emulator", "redis")
+                },
                 **(
                     {
                         "gc_pauses_over_5ms": {
