@@ -203,14 +203,14 @@ class Pump:
             self.ctx.redis.zadd(PUMPS, {self.name: int(now * 1000)})
         self.trim(now)
         done = self.round(now)
-        if done.plays or done.watched:
-            return
         if SESSION.room() == 0:
             SESSION.wait_for_room(IDLE_WAIT)
             return
         if self.held_back:
             SESSION.wait_for_start(JOB_START_WAIT)
             return
+        # Whatever this round took, the next one waits for a nudge or for the next due time: a
+        # round right away would mostly find nothing, and costs a round trip.
         wait = IDLE_WAIT if done.soonest is None else min(IDLE_WAIT, max(0.0, done.soonest - time.time()))
         if wait > 0.001:
             self.ctx.redis.blpop([WAKE], timeout=wait)
