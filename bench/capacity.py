@@ -8,7 +8,7 @@ under ``--p99-ms`` and in every run every sequence completed (speed that loses a
 count). Levels are tried in ascending order; the first failing level ends the search, and so does the
 time budget. ``max_calls`` is the last level that passed (0 when none did).
 
-    python -m bench.capacity [--levels 100,250,500,750,1000,1500,2000,3000] [--runs 3] [--workers 2] [--budget 900]
+    python -m bench.capacity [--levels 250,500,1000,1500,2000,2500,3000] [--runs 3] [--workers 2] [--budget 1200]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bench.gap import SET_HELP, run_level, settings_env, worker_kind
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.split("\n")[0])
-    parser.add_argument("--levels", default="100,250,500,750,1000,1500,2000,3000")
+    parser.add_argument("--levels", default="250,500,1000,1500,2000,2500,3000")
     parser.add_argument("--runs", type=int, default=3, help="runs per level")
     # Two: on 2 cores a second worker process halves the queueing behind one play (docs/PERFORMANCE.md).
     parser.add_argument("--workers", type=int, default=2, help="callcue worker processes")
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=0,
         help="EXPERIMENT: bench.direct_worker (no RQ), this many threads per process",
     )
-    parser.add_argument("--budget", type=float, default=900.0, help="seconds; no new level starts after it")
+    parser.add_argument("--budget", type=float, default=1200.0, help="seconds; no new level starts after it")
     parser.add_argument("--set", action="append", default=[], metavar="CALLCUE_NAME=VALUE", help=SET_HELP)
     args = parser.parse_args(argv)
     env = settings_env(args.set)
