@@ -59,7 +59,8 @@ def run_entry(entry: str, loaded: Loaded | None = None) -> str:
         crash_point("worker.after_outcome")
         if not removed:  # a recorded answer removed its entry in the same atomic step
             ctx.redis.zrem(OUTBOX, entry)
-        log.info("%s: %s", entry, result)
+        # Every play is on the call's timeline already; the log has the exceptions to the rule.
+        log.log(logging.DEBUG if result.startswith("accepted") else logging.INFO, "%s: %s", entry, result)
     return result
 
 

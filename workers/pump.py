@@ -41,7 +41,8 @@ JOB_START_WAIT = 0.05  # seconds a job just enqueued is given to start before an
 
 # One round of a pump in one round trip: claim due outbox entries (at most ARGV[3]; each play with
 # its sequence read as store.load reads it, so that the job sending it needs no read of its own),
-# claim overdue watch entries, and tell when the next entry of either falls due.
+# claim overdue watch entries, tell when the next entry of either falls due, and clear the nudges
+# the round has answered.
 _ROUND = (
     LOAD_FUNCTION
     + """
@@ -60,10 +61,13 @@ for i, m in ipairs(plays) do
 end
 local watched = claim(KEYS[2], limit)
 local soonest = {}
-for i, key in ipairs(KEYS) do
-  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+for i = 1, 2 do
+  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
   soonest[i] = first[2] or ''
 end
+-- Every nudge so far is for an entry this round has taken, unless some are still due: then the
+-- nudges stay for another pump. Otherwise they would only wake pumps to rounds that find nothing.
+if soonest[1] == '' or tonumber(soonest[1]) > now then redis.call('DEL', KEYS[3]) end
 return {plays, loads, watched, soonest}
 """
 )
@@ -109,7 +113,7 @@ class Pump:
         # outbox for another worker, or for that job.
         limit = 0 if room == 0 or self.held_back else BATCH if room is None else min(room, BATCH)
         plays, loads, watched, soonest = self._round(
-            keys=[OUTBOX, WATCH], args=[int(now * 1000), int(self.lease * 1000), limit, BATCH]
+            keys=[OUTBOX, WATCH, WAKE], args=[int(now * 1000), int(self.lease * 1000), limit, BATCH]
         )
         claimed: list[Claimed] = []
         for raw, reply in zip(plays, loads, strict=True):

@@ -16,7 +16,7 @@ from service import sequencer
 from service.documents import Change
 from service.model import Plan
 from service.settings import Settings
-from service.store import CALLS, OUTBOX, WATCH, Committed, Loaded
+from service.store import CALLS, OUTBOX, WAKE, WATCH, Committed, Loaded
 from workers import context, jobs, pump as pump_module
 from workers.pump import Pump, job_id
 from workers.session import Session
@@ -146,3 +146,16 @@ def test_the_claim_reads_each_play_s_sequence_and_a_stale_read_sends_nothing(
     assert fresh is not None and fresh.seq is not None
     op = fresh.seq.op(0)
     assert op is not None and op.requested_at is None
+
+
+def test_a_round_clears_the_nudges_it_answered_and_only_those(pump: Pump, sync_redis: redis.Redis) -> None:
+    now = time.time()
+    sync_redis.zadd(OUTBOX, {"play:sq_0000000000000000000a.0": int(now * 1000)})
+    sync_redis.lpush(WAKE, "1", "1")
+    assert pump.round(now).plays == 1
+    assert sync_redis.llen(WAKE) == 0  # nothing due is left: no pump needs waking for it
+    sync_redis.zadd(OUTBOX, {"play:sq_0000000000000000000b.0": int(now * 1000)})
+    sync_redis.lpush(WAKE, "1")
+    # The job just enqueued has not started, so this pump leaves the entry due: the nudge stays.
+    assert pump.round(time.time()).plays == 0 and pump.held_back
+    assert sync_redis.llen(WAKE) == 1
