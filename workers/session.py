@@ -54,6 +54,9 @@ class Session:
         self._run_entry: RunEntry | None = None
         self._pool_size = pool_size
         self._hold_limit = hold_limit
+        # A full session's pump waits until every thread has at most its current entry left, then
+        # claims a batch: one round for many entries, and no thread idle meanwhile.
+        self._refill_at = max(0, hold_limit - pool_size)
         self._pool: ThreadPoolExecutor | None = None
 
     def offer(self, entries: list[Claimed]) -> bool:
@@ -76,9 +79,9 @@ class Session:
             self._cond.wait_for(lambda: self._open, timeout)
 
     def wait_for_room(self, timeout: float) -> None:
-        """Until the running job has room again, or ends, or ``timeout`` seconds passed."""
+        """Until the running job has room for a batch again, or ends, or ``timeout`` seconds passed."""
         with self._cond:
-            self._cond.wait_for(lambda: not self._open or self._held < self._hold_limit, timeout)
+            self._cond.wait_for(lambda: not self._open or self._held <= self._refill_at, timeout)
 
     def close(self) -> None:
         """Take no more entries and end after those in hand. Only sets a flag: it is called from a
@@ -131,7 +134,7 @@ class Session:
             with self._cond:
                 self._held -= 1
                 # Wake only who waits for this: a pump for room, the job for its last play.
-                if self._held in (0, self._hold_limit - 1):
+                if self._held in (0, self._refill_at):
                     self._cond.notify_all()
 
     def _executor(self) -> ThreadPoolExecutor:
