@@ -13,7 +13,6 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
 
 import httpx
 
@@ -70,21 +69,20 @@ def play(ctx: WorkerContext, op_ctx: str, claimed: Loaded | None = None) -> tupl
     if parsed is None:
         return "not a callcue operationContext", False
     sid, index = parsed
-    # What the claim read is at least as new as the entry; the ledger's version check catches
-    # anything written since. Only an answer of "nothing to do" is read again to be sure.
-    reads: list[Callable[[], Loaded | None]] = [lambda: ctx.store.load(sid)]
-    if claimed is not None:
-        reads.insert(0, lambda: claimed)
-    for read in reads:
-        loaded = read()
-        op = loaded.seq.op(index) if loaded and loaded.seq else None
-        if loaded is None or loaded.seq is None or op is None:
-            continue
-        with bind(callConnectionId=loaded.seq.call_id):
-            result = _play(ctx, loaded, loaded.seq, op)
-        if result is not None:
-            return result
-    return "skipped: unknown operation, already requested, or no longer the sequence's current play", False
+    # What the claim read is at least as new as the entry, and the ledger's version check catches
+    # anything written since; only its "nothing to send" is checked against a fresh read.
+    done = _play_from(ctx, claimed if claimed is not None else ctx.store.load(sid), index)
+    if done is None and claimed is not None:
+        done = _play_from(ctx, ctx.store.load(sid), index)
+    return done or ("skipped: unknown operation, already requested, or no longer the sequence's current play", False)
+
+
+def _play_from(ctx: WorkerContext, loaded: Loaded | None, index: int) -> tuple[str, bool] | None:
+    op = loaded.seq.op(index) if loaded and loaded.seq else None
+    if loaded is None or loaded.seq is None or op is None:
+        return None
+    with bind(callConnectionId=loaded.seq.call_id):
+        return _play(ctx, loaded, loaded.seq, op)
 
 
 def _play(ctx: WorkerContext, loaded: Loaded, seq: SequenceDoc, op: OpRecord) -> tuple[str, bool] | None:

@@ -7,7 +7,9 @@ a claim is atomic, and a job that still runs twice is stopped by the play ledger
 
 Pauses and retry delays are outbox due times, so they are kept to the millisecond instead of
 RQ's scheduler's one-second tick; a nudge on ``cc:wake`` wakes the pump as soon as the web
-process adds an entry.
+process adds an entry. One round (claim what is due, each play with its sequence; claim overdue
+watch entries; learn the next due time) is one script call, so a play costs its pump one round
+trip besides the wait.
 """
 
 from __future__ import annotations
