@@ -19,7 +19,7 @@ from service.settings import Settings
 from service.store import CALLS, OUTBOX, WAKE, WATCH, Committed, Loaded
 from workers import context, jobs, pump as pump_module
 from workers.pump import Pump, job_id
-from workers.session import Session
+from workers.session import RunEntry, Session
 
 
 @pytest.fixture
@@ -27,6 +27,17 @@ def pump(settings: Settings) -> Iterator[Pump]:
     ctx = context.build(dataclasses.replace(settings, outbox_lease_seconds=0.3, retention_seconds=60))
     yield Pump(ctx, Queue("callcue", connection=ctx.redis, serializer=JSONSerializer))
     ctx.close()
+
+
+def start_job(session: Session, run: RunEntry) -> threading.Thread:
+    """A job running ``session`` in a thread, as RQ runs one, once it takes entries."""
+    job = threading.Thread(target=session.run, args=([], run, 30.0))
+    job.start()
+    deadline = time.monotonic() + 5
+    while session.room() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    return job
 
 
 def test_due_entries_become_jobs_and_come_back_after_their_lease(pump: Pump, sync_redis: redis.Redis) -> None:
@@ -56,13 +67,8 @@ def test_a_running_job_takes_what_fits_and_the_rest_stays_due(
         release.wait(5)
         return "ok"
 
-    job = threading.Thread(target=session.run, args=([], run, 30.0))
-    job.start()
+    job = start_job(session, run)
     try:
-        deadline = time.monotonic() + 5
-        while session.room() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
         now = time.time()
         sync_redis.zadd(OUTBOX, {f"play:sq_0000000000000000000{i}.0": int(now * 1000) + i for i in range(3)})
         assert pump.round(now + 1).plays == 2  # handed to the running job: no RQ job
@@ -116,13 +122,13 @@ def test_the_claim_reads_each_play_s_sequence_and_a_stale_read_sends_nothing(
     session = Session()
     monkeypatch.setattr(pump_module, "SESSION", session)
     handed: dict[str, Loaded | None] = {}
-    job = threading.Thread(target=session.run, args=([], lambda e, loaded: handed.setdefault(e, loaded) and "", 30.0))
-    job.start()
+
+    def run(entry: str, loaded: Loaded | None) -> str:
+        handed[entry] = loaded
+        return "ok"
+
+    job = start_job(session, run)
     try:
-        deadline = time.monotonic() + 5
-        while session.room() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
         assert pump.round(time.time() + 1).plays == 2
     finally:
         session.close()
