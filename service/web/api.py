@@ -45,6 +45,15 @@ def _sequence_id(request: Request) -> str:
     return value
 
 
+def _known_query(request: Request, *names: str) -> None:
+    """Refuse a query parameter the route does not take: a misspelt one (``?sinse=``) would
+    otherwise be ignored without a word."""
+    unknown = sorted(set(request.query_params) - set(names))
+    if unknown:
+        takes = f"it takes {', '.join(names)}" if names else "it takes none"
+        raise InvalidRequest(f"unknown query parameter {unknown[0]!r}: {takes}", field=unknown[0])
+
+
 async def _load_sequence(store: AsyncStore, sid: str) -> SequenceDoc:
     loaded = await store.load(sid)
     if loaded is None or loaded.seq is None:
@@ -55,6 +64,7 @@ async def _load_sequence(store: AsyncStore, sid: str) -> SequenceDoc:
 async def start_sequence(request: Request) -> Response:
     state = app_state(request)
     require_api_key(request, state.settings, write=True)
+    _known_query(request)
     call_id = _call_id(request)
     plan = Plan.from_json(await read_json(request, state.settings.max_body_bytes), state.settings.audio_hosts)
     key = request.headers.get("idempotency-key")
@@ -82,6 +92,7 @@ async def start_sequence(request: Request) -> Response:
 async def get_sequence(request: Request) -> Response:
     state = app_state(request)
     require_api_key(request, state.settings)
+    _known_query(request)
     seq = await _load_sequence(state.store, _sequence_id(request))
     return JSONResponse(views.sequence(seq))
 
@@ -89,6 +100,7 @@ async def get_sequence(request: Request) -> Response:
 async def cancel_sequence(request: Request) -> Response:
     state = app_state(request)
     require_api_key(request, state.settings, write=True)
+    _known_query(request)
     sid = _sequence_id(request)
 
     def cancel(loaded: Loaded) -> Change | None:
@@ -108,6 +120,7 @@ async def cancel_sequence(request: Request) -> Response:
 async def get_operation(request: Request) -> Response:
     state = app_state(request)
     require_api_key(request, state.settings)
+    _known_query(request)
     ctx: str = request.path_params["operation_context"]
     parsed = parse_operation_context(ctx)
     seq = await _load_sequence(state.store, parsed[0]) if parsed else None
@@ -123,6 +136,7 @@ async def get_operation(request: Request) -> Response:
 async def get_call(request: Request) -> Response:
     state = app_state(request)
     require_api_key(request, state.settings)
+    _known_query(request, "since")
     call_id = _call_id(request)
     since_raw = request.query_params.get("since", "0")
     if not since_raw.isdigit():
@@ -145,6 +159,7 @@ async def get_call(request: Request) -> Response:
 async def unmatched_events(request: Request) -> Response:
     state = app_state(request)
     require_api_key(request, state.settings)
+    _known_query(request)
     items = await state.store.read_list(UNMATCHED)
     return JSONResponse({"events": items, "note": "newest first; callbacks callcue could not match to a play"})
 

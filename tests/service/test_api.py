@@ -59,6 +59,21 @@ async def test_bad_call_id_and_bad_json(api: httpx.AsyncClient) -> None:
     assert answer.status_code == 400 and "JSON" in answer.json()["detail"]
 
 
+async def test_an_unknown_query_parameter_is_400_naming_it_and_changes_nothing(api: httpx.AsyncClient) -> None:
+    answer = await api.post("/v1/calls/cq/sequences?mdoe=enqueue", json=PLAN_BODY)
+    assert answer.status_code == 400 and answer.json()["field"] == "mdoe"
+    assert (await api.get("/v1/calls/cq")).status_code == 404  # no sequence was started
+    started = await api.post("/v1/calls/cq/sequences", json=PLAN_BODY)
+    assert started.status_code == 202
+    answer = await api.get("/v1/calls/cq?since=0&sinse=3")
+    assert answer.status_code == 400 and answer.json()["field"] == "sinse"
+    assert "since" in answer.json()["detail"]
+    assert (await api.get("/v1/calls/cq?since=0")).status_code == 200
+    for url in (f"/v1/sequences/{started.json()['sequenceId']}?x=1", "/v1/unmatched-events?limit=5"):
+        answer = await api.get(url)
+        assert answer.status_code == 400 and answer.json()["code"] == "invalid_request", url
+
+
 async def test_api_keys_401_and_read_only_403(redis_url: str) -> None:
     settings = Settings.from_env(
         {"CALLCUE_REDIS_URL": redis_url, "CALLCUE_API_KEYS": "rw-key", "CALLCUE_READONLY_API_KEYS": "ro-key"}
