@@ -139,10 +139,16 @@ async def test_chunked_and_close_delimited_bodies_are_read(scripted: Callable[..
         return b"HTTP/1.1 500 Oops\r\n\r\nno length"
 
     closing = await scripted(until_close)
+    closing.close_after_reply = True  # the body ends with the connection
+    assert await client.post(closing.url, b"1", {}) == 500
+    assert await client.post(closing.url, b"2", {}) == 500
+    assert closing.connections == 2  # a close-delimited answer leaves nothing to reuse
+
+    open_ended = await scripted(until_close)
     # The server keeps its side open after writing; the client must not wait for more than the timeout.
     quick = PostClient(timeout=0.3, keep_per_origin=2)
     with pytest.raises(Timeout):
-        await quick.post(closing.url, b"1", {})
+        await quick.post(open_ended.url, b"1", {})
     await quick.aclose()
     await client.aclose()
 
