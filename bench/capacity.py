@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PromptSet, emit, log, machine, percentile, summarize
-from bench.gap import SET_HELP, run_level, settings_env, worker_kind
+from bench.gap import SET_HELP, run_level, settings_env, summarize_cpu, worker_kind
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "gap_p50_ms": summarize(p50s),
                     "gap_p99_ms": summarize(p99s),
                     "peak_concurrent_calls": summarize(peaks, 0),
-                    "cpu_ms_per_play": {
-                        k: summarize([c[k] for c in cpu], 3) for k in ("web", "workers", "emulator", "redis")
-                    },
+                    "cpu_ms_per_play": summarize_cpu(cpu),
                 }
                 log(
                     f"  level {n}: gap p99 median {p99} ms, all completed: {complete} -> {'pass' if passed else 'FAIL'}"

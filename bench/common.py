@@ -317,8 +317,8 @@ class GapReport:
     peak_concurrency: int
     first_play: float
     last_callback: float
-    # CPU of each process of the stack (web, workers together, emulator) per play, while the
-    # measured calls ran; filled in by the benchmark that owns the stack.
+    # CPU per play of each part of the stack (bench.gap's CPU_PARTS) while the measured calls ran;
+    # filled in by the benchmark that owns the stack.
     cpu_ms_per_play: dict[str, float] = field(default_factory=dict)
 
 

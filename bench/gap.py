@@ -89,15 +89,18 @@ def run_level(
                 gc_pauses += gc_pauses_in(log_dir)
 
 
+CPU_PARTS = ("web", "workers", "emulator", "redis")  # the workers' processes are added together
+
+
 def _cpu(stack: DevStack, extra: list[subprocess.Popen[bytes]]) -> dict[str, float]:
-    """CPU seconds so far of the stack's processes: web, the workers together, the emulator, Redis."""
-    out = {"web": 0.0, "workers": 0.0, "emulator": 0.0, "redis": 0.0}
+    """CPU seconds so far of the stack's processes, by CPU_PARTS."""
+    out = dict.fromkeys(CPU_PARTS, 0.0)
     processes = [*stack.processes.items(), *(("worker", p) for p in extra)]
     if stack.redis is not None and stack.redis.process is not None:
         processes.append(("redis", stack.redis.process))
     for name, process in processes:
         if process.poll() is None:
-            kind = name if name in ("web", "emulator", "redis") else "workers"
+            kind = name if name in CPU_PARTS else "workers"
             out[kind] += cpu_seconds(process.pid)
     return out
 
@@ -143,6 +146,11 @@ def _measure_level(
         f"CPU ms per play {report.cpu_ms_per_play}"
     )
     return report, statuses
+
+
+def summarize_cpu(runs: list[dict[str, float]]) -> dict[str, Any]:
+    """CPU ms per play of each part over a level's runs."""
+    return {k: summarize([run[k] for run in runs], 3) for k in CPU_PARTS}
 
 
 SET_HELP = "a setting for callcue's processes in every run, e.g. CALLCUE_JOB_SESSION_SECONDS=0 (repeatable)"
@@ -247,9 +255,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "peak_concurrent_calls": summarize(per_level[n]["peak"], 0),
                 "runs_all_completed": int(sum(per_level[n]["ok"])),
                 "loadavg_1min_at_start": [round(x, 2) for x in per_level[n]["load"]],
-                "cpu_ms_per_play": {
-                    k: summarize([c[k] for c in cpu[n]], 3) for k in ("web", "workers", "emulator", "redis")
-                },
+                "cpu_ms_per_play": summarize_cpu(cpu[n]),
                 **(
                     {
                         "gc_pauses_over_5ms": {

@@ -154,14 +154,15 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text (the clients answer bytes unless asked to decode)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
 def decode_loaded(reply: list[bytes | str], call_id: str) -> Loaded | None:
     if not reply:
         return None
-    parts = [_text(x) for x in reply]
+    parts = [as_text(x) for x in reply]
     seq = SequenceDoc.from_json(orjson.loads(parts[1]), int(parts[0])) if parts[0] else None
     if seq is not None:
         call_id = seq.call_id
@@ -226,7 +227,7 @@ def encode_change(change: Change, retention: int, now: float) -> str:
 
 
 def decode_commit(reply: bytes | str) -> Committed:
-    return Committed(_text(reply))
+    return Committed(as_text(reply))
 
 
 class AsyncStore:
@@ -291,7 +292,7 @@ class AsyncStore:
 
     async def idempotent_sequence(self, call_id: str, key: str) -> str | None:
         value = await self._call(self.redis.hget(idempotency_key(call_id), key))
-        return None if value is None else _text(value)
+        return None if value is None else as_text(value)
 
     async def push_capped(self, key: str, value: str, keep: int) -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -301,7 +302,7 @@ class AsyncStore:
 
     async def read_hash(self, key: str) -> dict[str, str]:
         raw = await self._call(self.redis.hgetall(key))
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     async def read_list(self, key: str, start: int = 0) -> list[dict[str, Any]]:
         items = await self._call(self.redis.lrange(key, start, -1))

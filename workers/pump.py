@@ -29,7 +29,7 @@ from service import sequencer
 from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.model import Outcome, OutcomeKind
-from service.store import CALLS, LOAD_FUNCTION, OUTBOX, PUMPS, WAKE, WATCH, Loaded, decode_loaded
+from service.store import CALLS, LOAD_FUNCTION, OUTBOX, PUMPS, WAKE, WATCH, Loaded, as_text, decode_loaded
 from workers.context import WorkerContext
 from workers.session import SESSION, Claimed
 
@@ -41,14 +41,14 @@ TRIM_EVERY = 60.0  # seconds between two trims of the call index
 HEARTBEAT_EVERY = 1.0  # seconds
 JOB_START_WAIT = 0.05  # seconds a job just enqueued is given to start before another one is
 
-# One round of a pump in one round trip: claim due outbox entries (at most ARGV[3]; each play with
-# its sequence read as store.load reads it, so that the job sending it needs no read of its own),
+# One round of a pump in one round trip: claim due outbox entries (at most ARGV[3]; with ARGV[5] = 1
+# each play with its sequence read as store.load reads it, so that the running job needs no read),
 # claim overdue watch entries, tell when the next entry of either falls due, and clear the nudges
 # the round has answered.
 _ROUND = (
     LOAD_FUNCTION
     + """
-local now, lease, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local now, lease, limit, read = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4]), ARGV[5] == '1'
 local function claim(key, count)
   if count <= 0 then return {} end
   local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, count)
@@ -58,7 +58,7 @@ end
 local plays = claim(KEYS[1], tonumber(ARGV[3]))
 local loads = {}
 for i, m in ipairs(plays) do
-  local sid = string.match(m, '^play:(.+)%.%d+$')
+  local sid = read and string.match(m, '^play:(.+)%.%d+$')
   loads[i] = sid and load(sid, '') or {}
 end
 local watched = claim(KEYS[2], limit)
@@ -80,10 +80,6 @@ class Round:
     plays: int  # outbox entries claimed and handed to a job
     watched: int  # watch entries claimed and fired
     soonest: float | None  # when the next outbox or watch entry falls due (epoch seconds)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def job_id(entry: str) -> str:
@@ -114,18 +110,20 @@ class Pump:
         # A full session, or a job about to start, takes nothing now: what is due stays in the
         # outbox for another worker, or for that job.
         limit = 0 if room == 0 or self.held_back else BATCH if room is None else min(room, BATCH)
+        # Sequences are read only for a running job: a new RQ job gets entry names and reads itself.
+        read = room is not None
         plays, loads, watched, soonest = self._round(
-            keys=[OUTBOX, WATCH, WAKE], args=[int(now * 1000), int(self.lease * 1000), limit, BATCH]
+            keys=[OUTBOX, WATCH, WAKE], args=[int(now * 1000), int(self.lease * 1000), limit, BATCH, int(read)]
         )
         claimed: list[Claimed] = []
         for raw, reply in zip(plays, loads, strict=True):
-            entry = _text(raw)
-            claimed.append((entry, decode_loaded(reply, "") if entry.startswith("play:") else None))
+            entry = as_text(raw)
+            claimed.append((entry, decode_loaded(reply, "") if read and entry.startswith("play:") else None))
         if claimed:
             self.dispatch(claimed)
         fired = 0
         for raw in watched:
-            entry = _text(raw)
+            entry = as_text(raw)
             try:
                 self.fire(entry)
             except Exception:
@@ -134,7 +132,7 @@ class Pump:
                 continue
             self.ctx.redis.zrem(WATCH, entry)
             fired += 1
-        scores = [float(_text(x)) / 1000 for x in soonest if _text(x)]
+        scores = [float(as_text(x)) / 1000 for x in soonest if as_text(x)]
         return Round(len(claimed), fired, min(scores) if scores else None)
 
     def dispatch(self, claimed: list[Claimed]) -> None:

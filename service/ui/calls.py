@@ -12,7 +12,7 @@ import redis.asyncio
 from service import timeline
 from service.documents import CallDoc
 from service.errors import StoreUnavailable
-from service.store import CALLS, call_key, timeline_key
+from service.store import CALLS, as_text, call_key, timeline_key
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,6 @@ class RecentCall:
         return "playing" if self.active else "idle"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def recent_calls(client: redis.asyncio.Redis, limit: int = 50) -> list[RecentCall]:
     """Newest first. ``cc:calls`` outlives the calls' own keys (they expire): those are left out."""
     try:
@@ -44,8 +40,8 @@ async def recent_calls(client: redis.asyncio.Redis, limit: int = 50) -> list[Rec
         ranked = cast(list[tuple[bytes | str, float]], reply)
         pipe = client.pipeline(transaction=False)
         for member, _ in ranked:
-            pipe.hget(call_key(_text(member)), "d")
-            pipe.lindex(timeline_key(_text(member)), -1)
+            pipe.hget(call_key(as_text(member)), "d")
+            pipe.lindex(timeline_key(as_text(member)), -1)
         replies = await pipe.execute() if ranked else []
     except redis.RedisError as exc:
         raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
