@@ -41,6 +41,10 @@ def millis(t: float) -> float:
     return int(t * 1000) / 1000
 
 
+def _opt_millis(t: float | None) -> float | None:
+    return None if t is None else millis(t)
+
+
 def _opt(value: Any, cast: type[float] | type[int] | type[str]) -> Any:
     return None if value is None else cast(value)
 
@@ -100,7 +104,7 @@ class OpRecord:
         if self.reason is not None:
             out["why"] = self.reason
         if self.expected_seconds is not None:
-            out["exp"] = self.expected_seconds
+            out["exp"] = millis(self.expected_seconds)
         return out
 
     @classmethod
@@ -150,17 +154,19 @@ class SequenceDoc:
         return self.plan.prompts[op.step]
 
     def to_json(self) -> dict[str, Any]:
+        # Times to the millisecond: service.express rewrites this document with Lua's cjson, which
+        # keeps 14 significant digits; a unix time in milliseconds passes through it unchanged.
         return {
             "id": self.id,
             "call": self.call_id,
             "plan": self.plan.to_json(),
             "status": str(self.status),
-            "created": self.created_at,
-            "updated": self.updated_at,
+            "created": millis(self.created_at),
+            "updated": millis(self.updated_at),
             "gen": self.generation,
-            "deadline": self.deadline_at,
+            "deadline": _opt_millis(self.deadline_at),
             "reason": self.reason,
-            "ended": self.ended_at,
+            "ended": _opt_millis(self.ended_at),
             "cur": self.current,
             "failures": self.failures,
             "ops": [op.to_json() for op in self.ops],

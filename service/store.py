@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 import redis
 import redis.asyncio
+from redis.commands.core import AsyncScript
 
 from service import timeline
 from service.batching import ScriptBatcher
@@ -241,18 +242,21 @@ class AsyncStore:
         # Loads and commits of concurrent requests share round trips (service.batching).
         self._batch = ScriptBatcher(client)
 
-    async def load(self, sid: str = "", call_id: str = "") -> Loaded | None:
+    def register(self, source: str) -> AsyncScript:
+        return self.redis.register_script(source)
+
+    async def run(self, script: AsyncScript, args: list[Any]) -> Any:
+        """A script's reply; the call shares its round trip with those of concurrent requests."""
         try:
-            reply = await self._batch.run(self._load, [sid, call_id])
+            return await self._batch.run(script, args)
         except (redis.RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
-        return decode_loaded(reply, call_id)
+
+    async def load(self, sid: str = "", call_id: str = "") -> Loaded | None:
+        return decode_loaded(await self.run(self._load, [sid, call_id]), call_id)
 
     async def commit(self, change: Change, now: float) -> Committed:
-        try:
-            return decode_commit(await self._batch.run(self._commit, [encode_change(change, self.retention, now)]))
-        except (redis.RedisError, OSError) as exc:
-            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+        return decode_commit(await self.run(self._commit, [encode_change(change, self.retention, now)]))
 
     async def transact(
         self, now: Callable[[], float], fn: Callable[[Loaded], Change | None], sid: str = "", call_id: str = ""

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from service import redis_health
 from service.connections import async_redis
+from service.express import Express
 from service.settings import Settings
 from service.store import AsyncStore
 from service.ui import ui_routes
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 http=http,
             )
         store = AsyncStore(client, settings.retention_seconds)
-        app.state.callcue = AppState(settings=settings, redis=client, store=store, http=http, jwt=verifier)
+        app.state.callcue = AppState(
+            settings=settings, redis=client, store=store, express=Express(store), http=http, jwt=verifier
+        )
         try:
             yield
         finally:

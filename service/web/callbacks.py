@@ -23,6 +23,7 @@ from service.crashpoints import crash_point
 from service.documents import Change, parse_operation_context
 from service.errors import CallcueError, InvalidRequest, StoreUnavailable
 from service.events import CallbackEvent, Refused, parse_request
+from service.express import Express
 from service.logs import bind
 from service.metrics import RECEIVER_LATENCY, series
 from service.model import OutcomeKind
@@ -33,6 +34,7 @@ from service.web.state import app_state
 
 UNMATCHED = "cc:unmatched"
 UNMATCHED_KEEP = 1000
+Clock = Callable[[], float]
 
 
 async def receive(request: Request) -> Response:
@@ -65,7 +67,7 @@ async def _receive(request: Request, counts: Counter[str]) -> Response:
             counts[series("callcue_callbacks_refused", reason="malformed_event")] += 1
             continue
         with bind(callConnectionId=item.call_id, operationContext=item.operation_context):
-            result = await ingest(state.store, item)
+            result = await ingest(state.store, state.express, item)
         report[result] += 1
         if result != "applied":  # an applied event was counted in its own atomic step
             counts[_counted(item, result)] += 1
@@ -78,7 +80,7 @@ def _counted(event: CallbackEvent, result: str) -> str:
     return series("callcue_callbacks", type=event.event_type.rsplit(".", 1)[-1], result=result)
 
 
-def _applier(event: CallbackEvent, index: int) -> Callable[[Loaded], Change | None]:
+def _applier(event: CallbackEvent, index: int, clock: Clock) -> Callable[[Loaded], Change | None]:
     """The transition for ``event`` on operation ``index`` of whatever sequence is loaded."""
     assert event.outcome is not None
     outcome = event.outcome
@@ -88,7 +90,7 @@ def _applier(event: CallbackEvent, index: int) -> Callable[[Loaded], Change | No
         if loaded.seq is None:
             return None
         change = sequencer.on_outcome(
-            loaded.seq, loaded.call, loaded.related, index, outcome, time.time(), jitter, event=event.raw
+            loaded.seq, loaded.call, loaded.related, index, outcome, clock(), jitter, event=event.raw
         )
         change.dedupe = event.dedupe_key
         change.counts[_counted(event, "applied")] += 1
@@ -97,13 +99,16 @@ def _applier(event: CallbackEvent, index: int) -> Callable[[Loaded], Change | No
     return apply
 
 
-async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
-    """Apply one event; returns the report field it counts under."""
-    now = time.time()
+async def ingest(store: AsyncStore, express: Express | None, event: CallbackEvent, clock: Clock = time.time) -> str:
+    """Apply one event; returns the report field it counts under. Without ``express``, always the ordinary path."""
+    now = clock()
     parsed = parse_operation_context(event.operation_context) if event.operation_context else None
     if parsed is not None and event.outcome is not None:
         sid, index = parsed
-        result, _, loaded = await store.transact(time.time, _applier(event, index), sid=sid)
+        if express is not None and await express.complete(event, sid, index, now, _counted(event, "applied")):
+            crash_point("web.after_commit")
+            return "applied"
+        result, _, loaded = await store.transact(clock, _applier(event, index, clock), sid=sid)
         crash_point("web.after_commit")
         if loaded is not None and result is Committed.DUPLICATE:
             await store.append_event(event.operation_context or "", {"at": now, "duplicate": True, "event": event.raw})
@@ -111,13 +116,13 @@ async def ingest(store: AsyncStore, event: CallbackEvent) -> str:
         if loaded is not None:
             return "applied"
     elif event.outcome is not None and event.outcome.kind is OutcomeKind.DISCONNECTED and event.call_id:
-        if await _disconnected(store, event):
+        if await _disconnected(store, event, clock):
             return "applied"
     await _record_unmatched(store, event, now)
     return "recorded"
 
 
-async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
+async def _disconnected(store: AsyncStore, event: CallbackEvent, clock: Clock) -> bool:
     """CallDisconnected names the call, not an operation: it ends whatever the call is playing."""
     assert event.call_id is not None
     loaded = await store.load(call_id=event.call_id)
@@ -127,10 +132,10 @@ async def _disconnected(store: AsyncStore, event: CallbackEvent) -> bool:
     if active is None or active.current is None:
         loaded.call.gone = True
         change = Change(call_id=loaded.call_id, call=loaded.call)
-        change.timeline.append({"at": time.time(), "kind": "callDisconnected"})
+        change.timeline.append({"at": clock(), "kind": "callDisconnected"})
         change.counts[_counted(event, "applied")] += 1
-        return await store.commit(change, time.time()) is Committed.OK
-    result, _, _ = await store.transact(time.time, _applier(event, active.current), sid=active.id)
+        return await store.commit(change, clock()) is Committed.OK
+    result, _, _ = await store.transact(clock, _applier(event, active.current, clock), sid=active.id)
     return result is not Committed.CONFLICT
 
 

@@ -8,6 +8,7 @@ import httpx
 import redis.asyncio
 from starlette.requests import Request
 
+from service.express import Express
 from service.settings import Settings
 from service.store import AsyncStore
 from service.web.jwt_auth import JwtVerifier
@@ -18,6 +19,7 @@ class AppState:
     settings: Settings
     redis: redis.asyncio.Redis
     store: AsyncStore
+    express: Express  # the common completion, in one script (service.express)
     http: httpx.AsyncClient
     jwt: JwtVerifier | None  # set when callbacks must carry an ACS JWT (GA dialect)
 

@@ -1,0 +1,113 @@
+"""The express lane: the most common transition, applied by one Lua script inside Redis.
+
+Almost every callback callcue receives says that a play completed and the next one is due:
+mark the operation completed, append the next operation, schedule its play. Done in Python, that
+costs a load, decoding the sequence document, the decision, encoding it again and a commit: most
+of the web's CPU per callback (docs/PERFORMANCE.md). The script below does exactly that change in
+one call, atomically (a script runs alone, so it needs no version check), and writes what the
+Python path writes: the same documents, outbox entry, wake-up, history record, timeline entries,
+dedupe member and metric.
+
+It takes only the plain case and answers ``fallback`` for anything else, writing nothing: the
+event was seen before, the operation is not the sequence's live current one, the sequence would
+end (its last play, or its deadline), or it is not running. The caller then takes the ordinary
+path (``service.sequencer`` through ``AsyncStore.transact``), which decides every case. The
+policy for a success (``service.policy.after_success``: the next repeat, else the next prompt,
+after the prompt's pause) is the one rule repeated here; tests/service/test_express.py checks
+that both paths leave the same state in Redis.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from service.documents import operation_context
+from service.events import CallbackEvent
+from service.model import OutcomeKind
+from service.policy import Category, classify
+from service.store import AsyncStore, as_text, dedupe_member, event_item
+
+# ARGV: sid, index, now (s), history record, dedupe member, result, outcome fields (JSON), metric, ttl.
+# The keys and record shapes are service.store's and service.timeline's; see the module docstring.
+_COMPLETE = """
+local sid, index, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local key = 'cc:seq:' .. sid
+local s = redis.call('HMGET', key, 'v', 'd', 'c')
+if not s[1] then return 'fallback' end
+local call_id = s[3]
+local seen = 'cc:seen:' .. call_id
+if redis.call('SISMEMBER', seen, ARGV[5]) == 1 then return 'fallback' end
+local doc = cjson.decode(s[2])
+local op = doc['ops'][index + 1]
+if doc['status'] ~= 'running' or op == nil or doc['cur'] ~= index or op['g'] ~= doc['gen']
+    or (op['st'] ~= 'notStarted' and op['st'] ~= 'running') then
+  return 'fallback'
+end
+local prompts = doc['plan']['prompts']
+local prompt = prompts[op['s'] + 1]
+local step, rep = op['s'], op['r'] + 1
+if rep >= (prompt['repeat'] or 1) then step, rep = op['s'] + 1, 0 end
+if step >= #prompts then return 'fallback' end
+local due = now + (prompt['pauseAfterMs'] or 0) / 1000
+if type(doc['deadline']) == 'number' and due >= doc['deadline'] then return 'fallback' end
+
+local at = math.floor(now * 1000) / 1000
+local due_at = math.floor(due * 1000) / 1000
+local n = #doc['ops']
+op['st'], op['end'], op['res'], op['why'] = 'completed', at, cjson.decode(ARGV[6]), 'completed'
+doc['ops'][n + 1] = {i = n, s = step, r = rep, a = 1, g = doc['gen'], st = 'notStarted', c = at, due = due_at}
+doc['cur'], doc['updated'] = n, at
+
+local ttl = ARGV[9]
+redis.call('HSET', key, 'v', tonumber(s[1]) + 1, 'd', cjson.encode(doc), 'c', call_id)
+redis.call('EXPIRE', key, ttl)
+redis.call('ZADD', 'cc:outbox', math.floor(due * 1000), 'play:' .. sid .. '.' .. n)
+redis.call('LPUSH', 'cc:wake', '1')
+redis.call('LTRIM', 'cc:wake', 0, 63)
+redis.call('ZREM', 'cc:watch', 'op:' .. sid .. '.' .. index)
+redis.call('RPUSH', 'cc:ev:' .. sid, ARGV[4])
+redis.call('EXPIRE', 'cc:ev:' .. sid, ttl)
+local outcome = cjson.decode(ARGV[7])
+outcome['t'], outcome['k'], outcome['s'], outcome['i'] = at, 'outcome', sid, index
+outcome['p'], outcome['r'], outcome['a'] = op['s'], op['r'], op['a']
+local scheduled = {t = at, k = 'playScheduled', s = sid, i = n, p = step, r = rep, a = 1, dueAt = due_at}
+redis.call('RPUSH', 'cc:tl:' .. call_id, cjson.encode(outcome), cjson.encode(scheduled))
+redis.call('EXPIRE', 'cc:tl:' .. call_id, ttl)
+redis.call('SADD', seen, ARGV[5])
+redis.call('EXPIRE', seen, ttl)
+redis.call('HINCRBY', 'cc:metrics', ARGV[8], 1)
+redis.call('ZADD', 'cc:calls', math.floor(now * 1000), call_id)
+return 'ok'
+"""
+
+
+class Express:
+    """The express lane of one web process (its script registered on the store's client)."""
+
+    def __init__(self, store: AsyncStore) -> None:
+        self.store = store
+        self._script = store.register(_COMPLETE)
+
+    async def complete(self, event: CallbackEvent, sid: str, index: int, now: float, metric: str) -> bool:
+        """Apply a completion of operation ``index`` of ``sid``; False: take the ordinary path (nothing written)."""
+        outcome = event.outcome
+        if outcome is None or outcome.kind is not OutcomeKind.COMPLETED:
+            return False
+        category, reason = classify(outcome)
+        if category is not Category.SUCCESS:
+            return False
+        # What the ordinary path records for this event and this decision (service.sequencer.on_outcome).
+        _, record = event_item(operation_context(sid, index), {"at": now, "event": event.raw, "decision": "play"})
+        fields = {"outcome": str(outcome.kind), "code": outcome.code, "subcode": outcome.subcode, "reason": reason}
+        args = [
+            sid,
+            str(index),
+            repr(now),
+            record,
+            dedupe_member(event.dedupe_key),
+            orjson.dumps(outcome.to_json()),
+            orjson.dumps(fields),
+            metric,
+            str(self.store.retention),
+        ]
+        return as_text(await self.store.run(self._script, args)) == "ok"
