@@ -25,6 +25,7 @@ from service.store import (
     WATCH,
     AsyncStore,
     Committed,
+    as_text,
     call_key,
     events_key,
     seen_key,
@@ -80,12 +81,16 @@ def snapshot(r: redis.Redis, sid: str, call_id: str) -> str:
     """Everything callcue keeps for one sequence and its call, with the ids replaced."""
 
     def text(value: Any) -> Any:
-        return value.decode() if isinstance(value, bytes) else value
+        return as_text(value) if isinstance(value, bytes) else value
 
     # Numbers are read as floats: Lua's cjson writes 5.0 as 5, and both are the same number to every reader.
     def parsed_hash(key: str) -> dict[str, Any]:
         raw = {text(k): text(v) for k, v in r.hgetall(key).items()}
         return {**raw, "d": json.loads(raw["d"], parse_int=float)} if "d" in raw else raw
+
+    def scored(key: str) -> list[list[Any]]:
+        rows: Any = r.zrange(key, 0, -1, withscores=True)  # (member, score) pairs
+        return [[text(m), score] for m, score in rows if sid in text(m)]
 
     keys = [seq_key(sid), call_key(call_id), timeline_key(call_id), events_key(sid), seen_key(call_id)]
     state = {
@@ -93,8 +98,8 @@ def snapshot(r: redis.Redis, sid: str, call_id: str) -> str:
         "call": parsed_hash(call_key(call_id)),
         "timeline": [json.loads(x, parse_int=float) for x in r.lrange(timeline_key(call_id), 0, -1)],
         "events": [json.loads(x, parse_int=float) for x in r.lrange(events_key(sid), 0, -1)],
-        "outbox": [[text(m), s] for m, s in r.zrange(OUTBOX, 0, -1, withscores=True) if sid in text(m)],
-        "watch": [[text(m), s] for m, s in r.zrange(WATCH, 0, -1, withscores=True) if sid in text(m)],
+        "outbox": scored(OUTBOX),
+        "watch": scored(WATCH),
         "calls": r.zscore(CALLS, call_id),
         "seen": r.scard(seen_key(call_id)),
         "expiring": [0 < r.ttl(k) <= 3600 for k in keys if r.exists(k)],
@@ -106,7 +111,7 @@ async def metrics_delta(r: redis.Redis, action: Awaitable[Any]) -> dict[str, flo
     before = {k: float(v) for k, v in r.hgetall(METRICS_KEY).items()}
     await action
     after = {k: float(v) for k, v in r.hgetall(METRICS_KEY).items()}
-    return {k.decode(): v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    return {as_text(k): v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
 def fixed(at: float) -> Callable[[], float]:
