@@ -1,30 +1,50 @@
 """Script calls of concurrent requests, sent to Redis together: one round trip for many.
 
-Under load the web process has many callbacks in flight, and redis-py's cost per command
-(connection checkout, retry wrapper, send, parse) is the largest part of a callback's CPU
-(docs/PERFORMANCE.md). The calls made during one turn of the event loop are queued and sent as
-one pipeline. Not a transaction: each script is atomic by itself and a commit checks the versions
-its caller read, so sending several together decides nothing differently from sending them one by
-one. At low load a batch is a single call, which waits only for the end of the loop's turn.
+Under load the web process has many callbacks in flight, and a client library's cost per command
+(connection checkout, retry wrapper, encoding, bookkeeping, parsing) is a large part of a
+callback's CPU (docs/PERFORMANCE.md). The calls made during one turn of the event loop are packed
+into one write of EVALSHA commands and their replies read back in order. Not a transaction: each
+script is atomic by itself and a commit checks the versions its caller read, so sending several
+together decides nothing differently from sending them one by one. At low load a batch is a single
+call, which waits only for the end of the loop's turn.
+
+The batcher writes on connections of its own, made by the client's pool with the client's settings
+(address, timeouts, credentials) but kept out of it: a batch needs neither the pool's checkout nor
+redis-py's pipeline bookkeeping, only the connection's send and its reply parser (hiredis).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 
-MAX_BATCH = 64  # calls per pipeline: bounds the size of one request to Redis and of its answer
+MAX_BATCH = 64  # calls per write: bounds the size of one request to Redis and of its answer
+
+Pending = tuple[AsyncScript, list[Any], "asyncio.Future[Any]"]
+
+
+def _bulk(value: Any) -> bytes:
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def pack_evalsha(sha: str, args: list[Any]) -> bytes:
+    """``EVALSHA sha 0 args...`` in RESP: scripts here take no KEYS (they name their keys themselves)."""
+    head = b"*%d\r\n$7\r\nEVALSHA\r\n" % (len(args) + 3)
+    return head + _bulk(sha) + b"$1\r\n0\r\n" + b"".join(_bulk(a) for a in args)
 
 
 class ScriptBatcher:
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
-        self._pending: list[tuple[AsyncScript, list[Any], asyncio.Future[Any]]] = []
+        self.round_trips = 0  # batches written so far (for tests and benchmarks)
+        self._pending: list[Pending] = []
+        self._idle: list[AbstractConnection] = []
         self._tasks: set[asyncio.Task[None]] = set()  # in flight; kept so that none is collected
 
     async def run(self, script: AsyncScript, args: list[Any]) -> Any:
@@ -35,6 +55,11 @@ class ScriptBatcher:
         self._pending.append((script, args, future))
         return await future
 
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.disconnect()
+
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         for start in range(0, len(batch), MAX_BATCH):
@@ -42,40 +67,45 @@ class ScriptBatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[AsyncScript, list[Any], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[Pending]) -> None:
         try:
-            await self._send_batch(batch)
+            replies = await self._round_trip(batch)
+            for (script, args, future), reply in zip(batch, replies, strict=True):
+                if isinstance(reply, redis.exceptions.NoScriptError):
+                    # Redis restarted and lost its script cache: the script object loads it again.
+                    try:
+                        reply = await script(args=args)
+                    except Exception as exc:
+                        reply = exc
+                if future.done():
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
         except Exception as exc:  # whatever went wrong, no caller is left waiting
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
 
-    async def _send_batch(self, batch: list[tuple[AsyncScript, list[Any], asyncio.Future[Any]]]) -> None:
-        if len(batch) == 1:  # no pipeline for one call: the script object also reloads itself
-            script, args, future = batch[0]
-            await _settle(future, script(args=args))
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for script, args, _ in batch:
-            pipe.evalsha(script.sha, 0, *args)
-        replies = await pipe.execute(raise_on_error=False)
-        for (script, args, future), reply in zip(batch, replies, strict=True):
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                # Redis restarted and lost its script cache: the script object loads it again.
-                await _settle(future, script(args=args))
-            elif isinstance(reply, Exception):
-                if not future.done():
-                    future.set_exception(reply)
-            elif not future.done():
-                future.set_result(reply)
-
-
-async def _settle(future: asyncio.Future[Any], call: Awaitable[Any]) -> None:
-    try:
-        reply = await call
-    except Exception as exc:
-        if not future.done():
-            future.set_exception(exc)
-        return
-    if not future.done():
-        future.set_result(reply)
+    async def _round_trip(self, batch: list[Pending]) -> list[Any]:
+        connection: AbstractConnection = (
+            self._idle.pop() if self._idle else self.client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+        )
+        try:
+            if connection.is_connected and await connection.can_read():
+                await connection.disconnect()  # closed by Redis while idle, or out of step: start afresh
+            await connection.send_packed_command(b"".join(pack_evalsha(s.sha, args) for s, args, _ in batch))
+            self.round_trips += 1
+            replies: list[Any] = []
+            for _ in batch:
+                try:
+                    replies.append(await connection.read_response())
+                except redis.ResponseError as exc:  # an error reply answers its own call only
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            await connection.disconnect()  # unread replies would answer the next batch's calls
+            raise
+        finally:
+            self._idle.append(connection)

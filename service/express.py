@@ -8,9 +8,10 @@ one call, atomically (a script runs alone, so it needs no version check), and wr
 Python path writes: the same documents, outbox entry, wake-up, history record, timeline entries,
 dedupe member and metric.
 
-It takes only the plain case and answers ``fallback`` for anything else, writing nothing: the
-event was seen before, the operation is not the sequence's live current one, the sequence would
-end (its last play, or its deadline), or it is not running. The caller then takes the ordinary
+It takes only the plain case, and a copy of it (the event was applied before: the copy is kept in
+the operation's history, as the ordinary path keeps it). It answers ``fallback`` for anything else,
+writing nothing: the operation is not the sequence's live current one, the sequence would end (its
+last play, or its deadline), or it is not running. The caller then takes the ordinary
 path (``service.sequencer`` through ``AsyncStore.transact``), which decides every case. The
 policy for a success (``service.policy.after_success``: the next repeat, else the next prompt,
 after the prompt's pause) is the one rule repeated here; tests/service/test_express.py checks
@@ -27,7 +28,8 @@ from service.model import OutcomeKind
 from service.policy import Category, classify
 from service.store import AsyncStore, as_text, dedupe_member, event_item
 
-# ARGV: sid, index, now (s), history record, dedupe member, result, outcome fields (JSON), metric, ttl.
+# ARGV: sid, index, now (s), history record, dedupe member, result, outcome fields (JSON), metric, ttl,
+# the history record of a duplicate.
 # The keys and record shapes are service.store's and service.timeline's; see the module docstring.
 _COMPLETE = """
 local sid, index, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -36,7 +38,10 @@ local s = redis.call('HMGET', key, 'v', 'd', 'c')
 if not s[1] then return 'fallback' end
 local call_id = s[3]
 local seen = 'cc:seen:' .. call_id
-if redis.call('SISMEMBER', seen, ARGV[5]) == 1 then return 'fallback' end
+if redis.call('SISMEMBER', seen, ARGV[5]) == 1 then
+  redis.call('RPUSH', 'cc:ev:' .. sid, ARGV[10])
+  return 'duplicate'
+end
 local doc = cjson.decode(s[2])
 local op = doc['ops'][index + 1]
 if doc['status'] ~= 'running' or op == nil or doc['cur'] ~= index or op['g'] ~= doc['gen']
@@ -81,6 +86,9 @@ return 'ok'
 """
 
 
+_ANSWERS = {"ok": "applied", "duplicate": "duplicates"}
+
+
 class Express:
     """The express lane of one web process (its script registered on the store's client)."""
 
@@ -88,16 +96,20 @@ class Express:
         self.store = store
         self._script = store.register(_COMPLETE)
 
-    async def complete(self, event: CallbackEvent, sid: str, index: int, now: float, metric: str) -> bool:
-        """Apply a completion of operation ``index`` of ``sid``; False: take the ordinary path (nothing written)."""
+    async def complete(self, event: CallbackEvent, sid: str, index: int, now: float, metric: str) -> str | None:
+        """Apply a completion of operation ``index`` of ``sid``: the report field it counts under
+        ("applied" or "duplicates"), or None: take the ordinary path (nothing was written)."""
         outcome = event.outcome
         if outcome is None or outcome.kind is not OutcomeKind.COMPLETED:
-            return False
+            return None
         category, reason = classify(outcome)
         if category is not Category.SUCCESS:
-            return False
-        # What the ordinary path records for this event and this decision (service.sequencer.on_outcome).
-        _, record = event_item(operation_context(sid, index), {"at": now, "event": event.raw, "decision": "play"})
+            return None
+        # What the ordinary path records for this event, as applied (service.sequencer.on_outcome)
+        # or as a copy (service.web.callbacks.ingest).
+        ctx = operation_context(sid, index)
+        _, record = event_item(ctx, {"at": now, "event": event.raw, "decision": "play"})
+        _, copy = event_item(ctx, {"at": now, "duplicate": True, "event": event.raw})
         fields = {"outcome": str(outcome.kind), "code": outcome.code, "subcode": outcome.subcode, "reason": reason}
         args = [
             sid,
@@ -109,5 +121,6 @@ class Express:
             orjson.dumps(fields),
             metric,
             str(self.store.retention),
+            copy,
         ]
-        return as_text(await self.store.run(self._script, args)) == "ok"
+        return _ANSWERS.get(as_text(await self.store.run(self._script, args)))

@@ -242,6 +242,9 @@ class AsyncStore:
         # Loads and commits of concurrent requests share round trips (service.batching).
         self._batch = ScriptBatcher(client)
 
+    async def aclose(self) -> None:
+        await self._batch.aclose()
+
     def register(self, source: str) -> AsyncScript:
         return self.redis.register_script(source)
 

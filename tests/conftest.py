@@ -51,7 +51,9 @@ def sync_store(sync_redis: redis.Redis) -> SyncStore:
 @pytest.fixture
 async def async_store(redis_url: str) -> AsyncIterator[AsyncStore]:
     client = redis.asyncio.Redis.from_url(redis_url)
-    yield AsyncStore(client, retention=3600)
+    store = AsyncStore(client, retention=3600)
+    yield store
+    await store.aclose()
     await client.aclose()
 
 

@@ -25,13 +25,14 @@ from service.web.state import AppState
 
 def routes() -> list[Route]:
     return [
+        # First: the router tries routes in order, and almost every request is a callback.
+        Route("/callbacks/acs", receive, methods=["POST"]),
         Route("/v1/calls/{call_id}/sequences", api.start_sequence, methods=["POST"]),
         Route("/v1/calls/{call_id}", api.get_call, methods=["GET"]),
         Route("/v1/sequences/{sequence_id}", api.get_sequence, methods=["GET"]),
         Route("/v1/sequences/{sequence_id}/cancel", api.cancel_sequence, methods=["POST"]),
         Route("/v1/operations/{operation_context}", api.get_operation, methods=["GET"]),
         Route("/v1/unmatched-events", api.unmatched_events, methods=["GET"]),
-        Route("/callbacks/acs", receive, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await http.aclose()
+            await store.aclose()
             await client.aclose()
 
     return Starlette(routes=routes(), exception_handlers=HANDLERS, lifespan=lifespan)

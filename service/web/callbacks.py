@@ -15,8 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from service import sequencer
 from service.crashpoints import crash_point
@@ -73,7 +74,7 @@ async def _receive(request: Request, counts: Counter[str]) -> Response:
             counts[_counted(item, result)] += 1
     if len(report["refused"]) == len(items):
         raise InvalidRequest("no event in the body could be read", field="body", refused=report["refused"])
-    return JSONResponse(report)
+    return Response(orjson.dumps(report), media_type="application/json")
 
 
 def _counted(event: CallbackEvent, result: str) -> str:
@@ -105,9 +106,10 @@ async def ingest(store: AsyncStore, express: Express | None, event: CallbackEven
     parsed = parse_operation_context(event.operation_context) if event.operation_context else None
     if parsed is not None and event.outcome is not None:
         sid, index = parsed
-        if express is not None and await express.complete(event, sid, index, now, _counted(event, "applied")):
+        express_result = await express.complete(event, sid, index, now, _counted(event, "applied")) if express else None
+        if express_result is not None:
             crash_point("web.after_commit")
-            return "applied"
+            return express_result
         result, _, loaded = await store.transact(clock, _applier(event, index, clock), sid=sid)
         crash_point("web.after_commit")
         if loaded is not None and result is Committed.DUPLICATE:

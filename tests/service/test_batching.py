@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis
@@ -23,41 +22,49 @@ async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     await made.aclose()
 
 
-class CountingClient:
-    """The real client, counting the pipelines it hands out."""
-
-    def __init__(self, inner: redis.asyncio.Redis) -> None:
-        self.inner = inner
-        self.pipelines = 0
-
-    def pipeline(self, transaction: bool = True) -> Any:
-        self.pipelines += 1
-        return self.inner.pipeline(transaction=transaction)
+@pytest.fixture
+async def batcher(client: redis.asyncio.Redis) -> AsyncIterator[ScriptBatcher]:
+    made = ScriptBatcher(client)
+    yield made
+    await made.aclose()
 
 
-async def test_calls_of_one_loop_turn_share_a_pipeline(client: redis.asyncio.Redis) -> None:
-    counting = CountingClient(client)
-    batcher = ScriptBatcher(counting)  # type: ignore[arg-type]
+async def test_calls_of_one_loop_turn_share_a_round_trip(client: redis.asyncio.Redis, batcher: ScriptBatcher) -> None:
     script = client.register_script(ECHO)
     await client.script_load(ECHO)
     replies = await asyncio.gather(*(batcher.run(script, [f"v{i}"]) for i in range(10)))
     assert replies == [f"v{i}".encode() for i in range(10)]
-    assert counting.pipelines == 1
+    assert batcher.round_trips == 1
 
 
-async def test_a_large_burst_is_split_into_bounded_pipelines(client: redis.asyncio.Redis) -> None:
-    counting = CountingClient(client)
-    batcher = ScriptBatcher(counting)  # type: ignore[arg-type]
+async def test_a_large_burst_is_split_into_bounded_batches(client: redis.asyncio.Redis, batcher: ScriptBatcher) -> None:
     script = client.register_script(ECHO)
     await client.script_load(ECHO)
     n = MAX_BATCH * 2 + 1
     replies = await asyncio.gather(*(batcher.run(script, [str(i)]) for i in range(n)))
     assert replies == [str(i).encode() for i in range(n)]
-    assert counting.pipelines == 2  # 64 + 64 in pipelines, the last one alone
+    assert batcher.round_trips == 3  # 64 + 64 + 1
 
 
-async def test_an_error_reaches_only_its_caller(client: redis.asyncio.Redis) -> None:
-    batcher = ScriptBatcher(client)
+async def test_arguments_of_every_kind_arrive_as_sent(client: redis.asyncio.Redis, batcher: ScriptBatcher) -> None:
+    script = client.register_script("return ARGV")
+    await client.script_load("return ARGV")
+    args = ["text é", b"\x00\r\n bytes", 42, 1.5, ""]
+    assert await batcher.run(script, args) == ["text é".encode(), b"\x00\r\n bytes", b"42", b"1.5", b""]
+
+
+async def test_a_connection_closed_by_redis_while_idle_is_replaced(
+    client: redis.asyncio.Redis, batcher: ScriptBatcher
+) -> None:
+    script = client.register_script(ECHO)
+    await client.script_load(ECHO)
+    assert await batcher.run(script, ["before"]) == b"before"
+    await client.client_kill_filter(_type="normal", skipme=True)  # every other client, the batcher's included
+    await asyncio.sleep(0.05)
+    assert await batcher.run(script, ["after"]) == b"after"
+
+
+async def test_an_error_reaches_only_its_caller(client: redis.asyncio.Redis, batcher: ScriptBatcher) -> None:
     script = client.register_script(ECHO)
     await client.script_load(ECHO)
     results = await asyncio.gather(
@@ -67,8 +74,7 @@ async def test_an_error_reaches_only_its_caller(client: redis.asyncio.Redis) -> 
     assert isinstance(results[1], redis.ResponseError) and "boom" in str(results[1])
 
 
-async def test_a_flushed_script_cache_is_reloaded(client: redis.asyncio.Redis) -> None:
-    batcher = ScriptBatcher(client)
+async def test_a_flushed_script_cache_is_reloaded(client: redis.asyncio.Redis, batcher: ScriptBatcher) -> None:
     script = client.register_script(ECHO)
     await client.script_load(ECHO)
     await client.script_flush()  # as after a Redis restart
