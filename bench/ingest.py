@@ -195,16 +195,21 @@ def one_run(args: argparse.Namespace, run: int, tmp: Path) -> dict[str, Any]:
         contexts.write_text("".join(f"{s.call_id} {s.sequence_id}\n" for s in started))
         bare = BareServer(log_dir)
         web_pid = stack.processes["web"].pid
+        redis_pid = stack.redis.process.pid if stack.redis is not None and stack.redis.process is not None else None
+
+        def cpu() -> tuple[float, float]:  # web, Redis (0 when Redis is not ours to measure)
+            return cpu_seconds(web_pid), cpu_seconds(redis_pid) if redis_pid is not None else 0.0
+
         try:
             common = (secret, args.threads, args.connections, args.duration)
             result_bare = run_wrk(bare.url, contexts, "bare", *common)
-            cpu0 = cpu_seconds(web_pid)
+            cpu0 = cpu()
             result_first = run_wrk(f"{stack.web_url}/callbacks/acs", contexts, "first", *common)
-            web_cpu_first = cpu_seconds(web_pid) - cpu0
+            cpu_first = [b - a for a, b in zip(cpu0, cpu(), strict=True)]
             ops = count_ops(str(stack.env["CALLCUE_REDIS_URL"]), [s.sequence_id for s in started])
-            cpu0 = cpu_seconds(web_pid)
+            cpu0 = cpu()
             result_dup = run_wrk(f"{stack.web_url}/callbacks/acs", contexts, "duplicate", *common)
-            web_cpu_dup = cpu_seconds(web_pid) - cpu0
+            cpu_dup = [b - a for a, b in zip(cpu0, cpu(), strict=True)]
         finally:
             bare.stop()
     applied = ops.get("completed", 0)
@@ -214,15 +219,19 @@ def one_run(args: argparse.Namespace, run: int, tmp: Path) -> dict[str, Any]:
         "duplicate": result_dup.to_json(),
         "first_applied": applied,
         "first_applied_share": round(applied / max(result_first.requests, 1), 3),
-        "web_cpu_ms_per_request_first": round(1000 * web_cpu_first / max(result_first.requests, 1), 3),
-        "web_cpu_ms_per_request_duplicate": round(1000 * web_cpu_dup / max(result_dup.requests, 1), 3),
+        "web_cpu_ms_per_request_first": round(1000 * cpu_first[0] / max(result_first.requests, 1), 3),
+        "web_cpu_ms_per_request_duplicate": round(1000 * cpu_dup[0] / max(result_dup.requests, 1), 3),
+        "redis_cpu_ms_per_request_first": round(1000 * cpu_first[1] / max(result_first.requests, 1), 3),
+        "redis_cpu_ms_per_request_duplicate": round(1000 * cpu_dup[1] / max(result_dup.requests, 1), 3),
         "op_statuses_after_first": ops,
     }
     log(
         f"  run {run + 1}: bare {result_bare.rps:.0f} req/s (p50 {result_bare.p50_ms:.2f} / p99 "
         f"{result_bare.p99_ms:.2f} ms); first delivery {result_first.rps:.0f} req/s (p50 {result_first.p50_ms:.2f}"
         f" / p99 {result_first.p99_ms:.2f} ms, {applied} of {result_first.requests} applied, "
-        f"{result_first.errors} errors); duplicate {result_dup.rps:.0f} req/s (p50 {result_dup.p50_ms:.2f} / p99 "
+        f"{result_first.errors} errors; CPU per request: web {out['web_cpu_ms_per_request_first']:.3f} ms, Redis "
+        f"{out['redis_cpu_ms_per_request_first']:.3f} ms); duplicate {result_dup.rps:.0f} req/s "
+        f"(p50 {result_dup.p50_ms:.2f} / p99 "
         f"{result_dup.p99_ms:.2f} ms, {result_dup.errors} errors)"
     )
     return out

@@ -42,29 +42,42 @@ if redis.call('SISMEMBER', seen, ARGV[5]) == 1 then
   redis.call('RPUSH', 'cc:ev:' .. sid, ARGV[10])
   return 'duplicate'
 end
-local doc = cjson.decode(s[2])
-local op = doc['ops'][index + 1]
-if doc['status'] ~= 'running' or op == nil or doc['cur'] ~= index or op['g'] ~= doc['gen']
+-- Only the head of the document and its current operation are decoded. service.documents writes
+-- "ops" last, an operation is scheduled by appending it (so the current one is the last), and every
+-- operation starts with its index ({"i":N,), which no string in the document can contain unescaped.
+-- The operations before it, most of the document, are copied as they are.
+local d = s[2]
+local ops_at = string.find(d, '"ops":[', 1, true)
+local last = string.find(d, '{"i":' .. index .. ',', ops_at or 1, true)
+if not ops_at or not last or string.sub(d, -2) ~= ']}' then return 'fallback' end
+local head = cjson.decode(string.sub(d, 1, ops_at - 1) .. '"ops":[]}')
+local whole, op = pcall(cjson.decode, string.sub(d, last, -3))
+if not whole or head['status'] ~= 'running' or head['cur'] ~= index or op['g'] ~= head['gen']
     or (op['st'] ~= 'notStarted' and op['st'] ~= 'running') then
   return 'fallback'
 end
-local prompts = doc['plan']['prompts']
+local prompts = head['plan']['prompts']
 local prompt = prompts[op['s'] + 1]
 local step, rep = op['s'], op['r'] + 1
 if rep >= (prompt['repeat'] or 1) then step, rep = op['s'] + 1, 0 end
 if step >= #prompts then return 'fallback' end
 local due = now + (prompt['pauseAfterMs'] or 0) / 1000
-if type(doc['deadline']) == 'number' and due >= doc['deadline'] then return 'fallback' end
+if type(head['deadline']) == 'number' and due >= head['deadline'] then return 'fallback' end
 
 local at = math.floor(now * 1000) / 1000
 local due_at = math.floor(due * 1000) / 1000
-local n = #doc['ops']
-op['st'], op['end'], op['res'], op['why'] = 'completed', at, cjson.decode(ARGV[6]), 'completed'
-doc['ops'][n + 1] = {i = n, s = step, r = rep, a = 1, g = doc['gen'], st = 'notStarted', c = at, due = due_at}
-doc['cur'], doc['updated'] = n, at
+local n = index + 1
+op['i'], op['st'], op['end'], op['res'], op['why'] = nil, 'completed', at, cjson.decode(ARGV[6]), 'completed'
+local closed = '{"i":' .. index .. ',' .. string.sub(cjson.encode(op), 2)
+local new_op = {s = step, r = rep, a = 1, g = head['gen'], st = 'notStarted', c = at, due = due_at}
+local opened = '{"i":' .. n .. ',' .. string.sub(cjson.encode(new_op), 2)
+local front = string.sub(d, 1, ops_at - 1)
+front = string.gsub(front, '"cur":[^,}]*', '"cur":' .. n, 1)
+front = string.gsub(front, '"updated":[^,}]*', '"updated":' .. at, 1)
+local doc = front .. string.sub(d, ops_at, last - 1) .. closed .. ',' .. opened .. ']}'
 
 local ttl = ARGV[9]
-redis.call('HSET', key, 'v', tonumber(s[1]) + 1, 'd', cjson.encode(doc), 'c', call_id)
+redis.call('HSET', key, 'v', tonumber(s[1]) + 1, 'd', doc, 'c', call_id)
 redis.call('EXPIRE', key, ttl)
 redis.call('ZADD', 'cc:outbox', math.floor(due * 1000), 'play:' .. sid .. '.' .. n)
 redis.call('LPUSH', 'cc:wake', '1')
