@@ -28,15 +28,13 @@ MAX_BATCH = 64  # calls per write: bounds the size of one request to Redis and o
 Pending = tuple[AsyncScript, list[Any], "asyncio.Future[Any]"]
 
 
-def _bulk(value: Any) -> bytes:
-    data = value if isinstance(value, bytes) else str(value).encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
 def pack_evalsha(sha: str, args: list[Any]) -> bytes:
     """``EVALSHA sha 0 args...`` in RESP: scripts here take no KEYS (they name their keys themselves)."""
-    head = b"*%d\r\n$7\r\nEVALSHA\r\n" % (len(args) + 3)
-    return head + _bulk(sha) + b"$1\r\n0\r\n" + b"".join(_bulk(a) for a in args)
+    parts = [b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(args) + 3, len(sha), sha.encode())]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 class ScriptBatcher:

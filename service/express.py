@@ -67,8 +67,8 @@ if type(head['deadline']) == 'number' and due >= head['deadline'] then return 'f
 local at = math.floor(now * 1000) / 1000
 local due_at = math.floor(due * 1000) / 1000
 local n = index + 1
-op['i'], op['st'], op['end'], op['res'], op['why'] = nil, 'completed', at, cjson.decode(ARGV[6]), 'completed'
-local closed = '{"i":' .. index .. ',' .. string.sub(cjson.encode(op), 2)
+op['i'], op['st'], op['end'], op['res'], op['why'] = nil, 'completed', at, nil, 'completed'
+local closed = '{"i":' .. index .. ',"res":' .. ARGV[6] .. ',' .. string.sub(cjson.encode(op), 2)
 local new_op = {s = step, r = rep, a = 1, g = head['gen'], st = 'notStarted', c = at, due = due_at}
 local opened = '{"i":' .. n .. ',' .. string.sub(cjson.encode(new_op), 2)
 local front = string.sub(d, 1, ops_at - 1)
@@ -77,7 +77,7 @@ front = string.gsub(front, '"updated":[^,}]*', '"updated":' .. at, 1)
 local doc = front .. string.sub(d, ops_at, last - 1) .. closed .. ',' .. opened .. ']}'
 
 local ttl = ARGV[9]
-redis.call('HSET', key, 'v', tonumber(s[1]) + 1, 'd', doc, 'c', call_id)
+redis.call('HSET', key, 'v', tonumber(s[1]) + 1, 'd', doc)
 redis.call('EXPIRE', key, ttl)
 redis.call('ZADD', 'cc:outbox', math.floor(due * 1000), 'play:' .. sid .. '.' .. n)
 redis.call('LPUSH', 'cc:wake', '1')
