@@ -16,6 +16,7 @@ redis-py's pipeline bookkeeping, only the connection's send and its reply parser
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import redis
@@ -96,11 +97,13 @@ class ScriptBatcher:
             await connection.send_packed_command(b"".join(pack_evalsha(s.sha, args) for s, args, _ in batch))
             self.round_trips += 1
             replies: list[Any] = []
-            for _ in batch:
-                try:
-                    replies.append(await connection.read_response())
-                except redis.ResponseError as exc:  # an error reply answers its own call only
-                    replies.append(exc)
+            # One deadline for the whole batch rather than one per reply (the connection's own).
+            async with asyncio.timeout(connection.socket_timeout):
+                for _ in batch:
+                    try:
+                        replies.append(await connection.read_response(timeout=math.inf))
+                    except redis.ResponseError as exc:  # an error reply answers its own call only
+                        replies.append(exc)
             return replies
         except BaseException:
             await connection.disconnect()  # unread replies would answer the next batch's calls
