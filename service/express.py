@@ -22,24 +22,25 @@ from __future__ import annotations
 
 import orjson
 
-from service.documents import operation_context
 from service.events import CallbackEvent
 from service.model import OutcomeKind
 from service.policy import Category, classify
-from service.store import AsyncStore, as_text, dedupe_member, event_item
+from service.store import AsyncStore, as_text, dedupe_member
 
-# ARGV: sid, index, now (s), history record, dedupe member, result, outcome fields (JSON), metric, ttl,
-# the history record of a duplicate.
+# ARGV: sid, index, now (s), the event (JSON), dedupe member, result (JSON), outcome fields (JSON), metric, ttl.
 # The keys and record shapes are service.store's and service.timeline's; see the module docstring.
 _COMPLETE = """
 local sid, index, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local at = math.floor(now * 1000) / 1000
+-- The event's history record, as service.store.event_item writes it (applied, or a copy).
+local function record(tail) return '{"i":' .. index .. ',"at":' .. at .. tail end
 local key = 'cc:seq:' .. sid
 local s = redis.call('HMGET', key, 'v', 'd', 'c')
 if not s[1] then return 'fallback' end
 local call_id = s[3]
 local seen = 'cc:seen:' .. call_id
 if redis.call('SISMEMBER', seen, ARGV[5]) == 1 then
-  redis.call('RPUSH', 'cc:ev:' .. sid, ARGV[10])
+  redis.call('RPUSH', 'cc:ev:' .. sid, record(',"duplicate":true,"event":' .. ARGV[4] .. '}'))
   return 'duplicate'
 end
 -- Only the head of the document and its current operation are decoded. service.documents writes
@@ -64,7 +65,6 @@ if step >= #prompts then return 'fallback' end
 local due = now + (prompt['pauseAfterMs'] or 0) / 1000
 if type(head['deadline']) == 'number' and due >= head['deadline'] then return 'fallback' end
 
-local at = math.floor(now * 1000) / 1000
 local due_at = math.floor(due * 1000) / 1000
 local n = index + 1
 op['i'], op['st'], op['end'], op['res'], op['why'] = nil, 'completed', at, nil, 'completed'
@@ -83,7 +83,7 @@ redis.call('ZADD', 'cc:outbox', math.floor(due * 1000), 'play:' .. sid .. '.' ..
 redis.call('LPUSH', 'cc:wake', '1')
 redis.call('LTRIM', 'cc:wake', 0, 63)
 redis.call('ZREM', 'cc:watch', 'op:' .. sid .. '.' .. index)
-redis.call('RPUSH', 'cc:ev:' .. sid, ARGV[4])
+redis.call('RPUSH', 'cc:ev:' .. sid, record(',"event":' .. ARGV[4] .. ',"decision":"play"}'))
 redis.call('EXPIRE', 'cc:ev:' .. sid, ttl)
 local outcome = cjson.decode(ARGV[7])
 outcome['t'], outcome['k'], outcome['s'], outcome['i'] = at, 'outcome', sid, index
@@ -118,22 +118,16 @@ class Express:
         category, reason = classify(outcome)
         if category is not Category.SUCCESS:
             return None
-        # What the ordinary path records for this event, as applied (service.sequencer.on_outcome)
-        # or as a copy (service.web.callbacks.ingest).
-        ctx = operation_context(sid, index)
-        _, record = event_item(ctx, {"at": now, "event": event.raw, "decision": "play"})
-        _, copy = event_item(ctx, {"at": now, "duplicate": True, "event": event.raw})
         fields = {"outcome": str(outcome.kind), "code": outcome.code, "subcode": outcome.subcode, "reason": reason}
         args = [
             sid,
             str(index),
             repr(now),
-            record,
+            orjson.dumps(event.raw),
             dedupe_member(event.dedupe_key),
             orjson.dumps(outcome.to_json()),
             orjson.dumps(fields),
             metric,
             str(self.store.retention),
-            copy,
         ]
         return _ANSWERS.get(as_text(await self.store.run(self._script, args)))
