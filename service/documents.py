@@ -154,8 +154,9 @@ class SequenceDoc:
         return self.plan.prompts[op.step]
 
     def to_json(self) -> dict[str, Any]:
-        # Times to the millisecond: service.express rewrites this document with Lua's cjson, which
-        # keeps 14 significant digits; a unix time in milliseconds passes through it unchanged.
+        # Times to the millisecond, as the operations keep theirs: service.express writes this
+        # document's "updated" itself, and re-encodes an operation with Lua's cjson (14 significant
+        # digits), through which a unix time in milliseconds passes unchanged.
         return {
             "id": self.id,
             "call": self.call_id,
