@@ -80,8 +80,7 @@ local ttl = ARGV[9]
 redis.call('HSET', key, 'v', tonumber(s[1]) + 1, 'd', doc)
 redis.call('EXPIRE', key, ttl)
 redis.call('ZADD', 'cc:outbox', math.floor(due * 1000), 'play:' .. sid .. '.' .. n)
-redis.call('LPUSH', 'cc:wake', '1')
-redis.call('LTRIM', 'cc:wake', 0, 63)
+if redis.call('LPUSH', 'cc:wake', '1') > 64 then redis.call('LTRIM', 'cc:wake', 0, 63) end
 redis.call('ZREM', 'cc:watch', 'op:' .. sid .. '.' .. index)
 redis.call('RPUSH', 'cc:ev:' .. sid, record(',"event":' .. ARGV[4] .. ',"decision":"play"}'))
 redis.call('EXPIRE', 'cc:ev:' .. sid, ttl)
