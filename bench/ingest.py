@@ -7,13 +7,15 @@ Then, with the same wrk settings (``--threads`` x ``--connections``, ``--duratio
 
 - ``bare``: the bare endpoint, same bodies;
 - ``first``: every request the first delivery of a PlayAudioResult completion for a sequence's
-  current operation: authenticate, parse, validate the CloudEvent, load (one Lua script), decide,
-  commit (one Lua script: version check, dedupe, documents, event history, timeline, outbox entry for
-  the next play and a wake-up for the pump). The RQ enqueue is *not* on this path: by design the
-  worker's pump turns outbox entries into RQ jobs. After the pass the sequences are read back to
-  count how many completions were really applied;
+  current operation: authenticate, parse, validate the CloudEvent, then the transition: one Lua
+  script for a completion whose next play is due (service.express: dedupe, documents, event history,
+  timeline, outbox entry for the next play and a wake-up for the pump), or, for a sequence's last
+  play, load (one Lua script), decide, commit (one Lua script, the same writes after a version
+  check). The RQ enqueue is *not* on this path: by design the worker's pump turns outbox entries into
+  RQ jobs. After the pass the sequences are read back to count how many completions were really
+  applied;
 - ``duplicate``: every request a completion already applied (operation 0 again): the dedupe path
-  (load, decide, commit script answers "duplicate", the copy appended to the operation's history).
+  (the express script finds the event applied and appends the copy to the operation's history).
 
 ``ingest_rps`` / ``ingest_ratio`` are the ``first`` pass (the path that matters); the duplicate pass is
 reported beside it. Needs ``wrk`` (Debian package ``wrk``).
