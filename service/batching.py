@@ -3,10 +3,10 @@
 Under load the web process has many callbacks in flight, and a client library's cost per command
 (connection checkout, retry wrapper, encoding, bookkeeping, parsing) is a large part of a
 callback's CPU (docs/PERFORMANCE.md). The calls made during one turn of the event loop are packed
-into one write of EVALSHA commands and their replies read back in order. Not a transaction: each
-script is atomic by itself and a commit checks the versions its caller read, so sending several
-together decides nothing differently from sending them one by one. At low load a batch is a single
-call, which waits only for the end of the loop's turn.
+into writes of EVALSHA commands (``MAX_BATCH`` each) and their replies read back in order. Not a
+transaction: each script is atomic by itself and a commit checks the versions its caller read, so
+sending several together decides nothing differently from sending them one by one. At low load a
+batch is a single call, which waits only for the end of the loop's turn.
 
 The batcher writes on connections of its own, made by the client's pool with the client's settings
 (address, timeouts, credentials) but kept out of it: a batch needs neither the pool's checkout nor
