@@ -52,9 +52,10 @@ class ScriptBatcher:
 
     async def run(self, script: AsyncScript, args: list[Any]) -> Any:
         """The script's reply, as ``await script(args=args)`` gives it; raises redis.RedisError as it does."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._pending.append((script, args, future))
         return await future
 

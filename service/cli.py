@@ -16,20 +16,24 @@ from service.logs import configure
 from service.settings import Settings
 
 
-def _freeze_startup_objects() -> None:
-    """Move everything alive after start-up out of the collector's view.
+def _tune_collector() -> None:
+    """Move everything alive after start-up out of the collector's view, and collect less often.
 
     A full collection of the start-up heap (starlette, redis, rq, httpx...) takes 25-35 ms here,
     and it lands in the middle of a request or a play as a pause (docs/PERFORMANCE.md).
     """
     gc.collect()
     gc.freeze()
+    # The youngest generation is collected every 700 net allocations by default: every request or
+    # two, each time walking what the requests in flight hold (~6 % of the web's CPU under load).
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _web(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.web.app import create_app
+    from service.web.server import HttpProtocol
 
     settings = Settings.from_env()
     host = args.host or settings.host
@@ -43,8 +47,9 @@ def _web(args: argparse.Namespace) -> int:
         access_log=False,
         log_config=None,  # keep the JSON handler configured above
         timeout_graceful_shutdown=10,
+        http=HttpProtocol,
     )
-    _freeze_startup_objects()
+    _tune_collector()
     uvicorn.Server(config).run()
     return 0
 
@@ -52,7 +57,7 @@ def _web(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from workers.main import run
 
-    _freeze_startup_objects()
+    _tune_collector()
     return run(Settings.from_env(), burst=args.burst)
 
 

@@ -6,13 +6,12 @@ a job), and every line logged inside it carries them, whichever library logged i
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 
 # Immutable by convention: bind() sets a new dict, never changes the current one in place.
@@ -21,13 +20,23 @@ _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
 )
 
 
-@contextlib.contextmanager
-def bind(**ids: str | None) -> Iterator[None]:
-    token = _context.set({**_context.get(), **{k: v for k, v in ids.items() if v}})
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class bind:  # lower case: it reads as a function, ``with bind(callConnectionId=...):``
+    """Ids carried by every line logged inside the block.
+
+    A class rather than a generator-based context manager: it runs for every callback event.
+    """
+
+    __slots__ = ("_ids", "_token")
+    _token: contextvars.Token[Mapping[str, str]]
+
+    def __init__(self, **ids: str | None) -> None:
+        self._ids = ids
+
+    def __enter__(self) -> None:
+        self._token = _context.set({**_context.get(), **{k: v for k, v in self._ids.items() if v}})
+
+    def __exit__(self, *exc_info: object) -> None:
+        _context.reset(self._token)
 
 
 class JsonFormatter(logging.Formatter):

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from service import redis_health
 from service.connections import async_redis
@@ -15,8 +16,7 @@ from service.express import Express
 from service.settings import Settings
 from service.store import AsyncStore
 from service.ui import ui_routes
-from service.web import api
-from service.web.callbacks import receive
+from service.web import api, callbacks
 from service.web.jwt_auth import JwtVerifier
 from service.web.openapi import openapi
 from service.web.problems import HANDLERS
@@ -25,8 +25,9 @@ from service.web.state import AppState
 
 def routes() -> list[Route]:
     return [
-        # First: the router tries routes in order, and almost every request is a callback.
-        Route("/callbacks/acs", receive, methods=["POST"]),
+        # A POST here is answered by CallcueApp before the router (callbacks.endpoint, the same
+        # handler); the route stays for every other method's 405 and for the OpenAPI document.
+        Route(CALLBACK_PATH, callbacks.handle, methods=["POST"]),
         Route("/v1/calls/{call_id}/sequences", api.start_sequence, methods=["POST"]),
         Route("/v1/calls/{call_id}", api.get_call, methods=["GET"]),
         Route("/v1/sequences/{sequence_id}", api.get_sequence, methods=["GET"]),
@@ -41,7 +42,28 @@ def routes() -> list[Route]:
     ]
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+CALLBACK_PATH = "/callbacks/acs"
+
+
+class CallcueApp(Starlette):
+    """Starlette, with callbacks (almost every request) sent straight to their endpoint."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == CALLBACK_PATH:
+            scope["app"] = self
+            await callbacks.endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    # As Starlette's router sees it: the path below the root path the app is mounted at.
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def create_app(settings: Settings | None = None) -> CallcueApp:
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
@@ -70,4 +92,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await store.aclose()
             await client.aclose()
 
-    return Starlette(routes=routes(), exception_handlers=HANDLERS, lifespan=lifespan)
+    return CallcueApp(routes=routes(), exception_handlers=HANDLERS, lifespan=lifespan)

@@ -8,6 +8,7 @@ lists the refused elements by index. If Redis is away the answer is 503, so ACS 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from service import sequencer
 from service.crashpoints import crash_point
@@ -31,19 +33,35 @@ from service.model import OutcomeKind
 from service.store import AsyncStore, Committed, Loaded
 from service.web.auth import require_callback_secret
 from service.web.body import read_body
-from service.web.state import app_state
+from service.web.problems import answer
+from service.web.state import AppState, app_state
 
 UNMATCHED = "cc:unmatched"
 UNMATCHED_KEEP = 1000
 Clock = Callable[[], float]
 
 
-async def receive(request: Request) -> Response:
+async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """The callback route as a plain ASGI endpoint, answered before Starlette's middleware and router.
+
+    Almost every request callcue serves is a callback; the generic stack (error middleware, exception
+    middleware, router, request/response wrapper) cost as much as a tenth of one (docs/PERFORMANCE.md,
+    round 7). Errors are answered by the same handlers (``service.web.problems``) as on every route.
+    """
+    request = Request(scope, receive)
+    try:
+        response = await handle(request)
+    except Exception as exc:
+        response = await answer(request, exc)
+    await response(scope, receive, send)
+
+
+async def handle(request: Request) -> Response:
     state = app_state(request)
     started = time.perf_counter()
     counts: Counter[str] = Counter()
     try:
-        return await _receive(request, counts)
+        return await _handle(request, state, counts)
     except CallcueError as exc:
         counts[series("callcue_callbacks_refused", reason=exc.code)] += 1
         raise
@@ -54,8 +72,7 @@ async def receive(request: Request) -> Response:
                 await state.store.add_metrics(counts)
 
 
-async def _receive(request: Request, counts: Counter[str]) -> Response:
-    state = app_state(request)
+async def _handle(request: Request, state: AppState, counts: Counter[str]) -> Response:
     require_callback_secret(request, state.settings)
     if state.jwt is not None:
         await state.jwt.verify(request.headers.get("authorization", ""))
@@ -78,7 +95,12 @@ async def _receive(request: Request, counts: Counter[str]) -> Response:
 
 
 def _counted(event: CallbackEvent, result: str) -> str:
-    return series("callcue_callbacks", type=event.event_type.rsplit(".", 1)[-1], result=result)
+    return _series(event.event_type, result)
+
+
+@functools.lru_cache(maxsize=256)  # bounded: the event type is whatever the sender wrote
+def _series(event_type: str, result: str) -> str:
+    return series("callcue_callbacks", type=event_type.rsplit(".", 1)[-1], result=result)
 
 
 def _applier(event: CallbackEvent, index: int, clock: Clock) -> Callable[[Loaded], Change | None]:

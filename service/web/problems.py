@@ -55,3 +55,12 @@ async def unexpected(request: Request, exc: Exception) -> Response:
 
 
 HANDLERS = {CallcueError: callcue_error, HTTPException: http_error, Exception: unexpected}
+
+
+async def answer(request: Request, exc: Exception) -> Response:
+    """The answer to ``exc``, chosen from HANDLERS as Starlette chooses (the nearest class in its MRO).
+
+    For the callback endpoint, which is served ahead of Starlette's exception middleware.
+    """
+    handler = next(HANDLERS[cls] for cls in type(exc).__mro__ if cls in HANDLERS)
+    return await handler(request, exc)
