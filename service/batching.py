@@ -19,6 +19,7 @@ import asyncio
 import math
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
@@ -34,12 +35,10 @@ Pending = tuple[AsyncScript, list[Any], "asyncio.Future[Any]"]
 
 
 def pack_evalsha(sha: str, args: list[Any]) -> bytes:
-    """``EVALSHA sha 0 args...`` in RESP: scripts here take no KEYS (they name their keys themselves)."""
-    parts = [b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(args) + 3, len(sha), sha.encode())]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    """``EVALSHA sha 0 args...`` in RESP (hiredis packs it, in C): scripts here take no KEYS (they
+    name their keys themselves)."""
+    packed: bytes = hiredis.pack_command(("EVALSHA", sha, 0, *args))
+    return packed
 
 
 class ScriptBatcher:

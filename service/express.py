@@ -30,10 +30,13 @@ from service.store import AsyncStore, as_text, dedupe_member
 # ARGV: sid, index, now (s), the event (JSON), dedupe member, result (JSON), outcome fields (JSON), metric, ttl.
 # The keys and record shapes are service.store's and service.timeline's; see the module docstring.
 _COMPLETE = """
-local sid, index, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local sid, idx, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local index = tonumber(idx)
+-- Numbers are turned into text once each: every conversion is a printf inside Redis.
 local at = math.floor(now * 1000) / 1000
+local at_s = tostring(at)
 -- The event's history record, as service.store.event_item writes it (applied, or a copy).
-local function record(tail) return '{"i":' .. index .. ',"at":' .. at .. tail end
+local function record(tail) return '{"i":' .. idx .. ',"at":' .. at_s .. tail end
 local key = 'cc:seq:' .. sid
 local s = redis.call('HMGET', key, 'v', 'd', 'c')
 if not s[1] then return 'fallback' end
@@ -49,9 +52,10 @@ end
 -- The operations before it, most of the document, are copied as they are.
 local d = s[2]
 local ops_at = string.find(d, '"ops":[', 1, true)
-local last = string.find(d, '{"i":' .. index .. ',', ops_at or 1, true)
+local last = string.find(d, '{"i":' .. idx .. ',', ops_at or 1, true)
 if not ops_at or not last or string.sub(d, -2) ~= ']}' then return 'fallback' end
-local head = cjson.decode(string.sub(d, 1, ops_at - 1) .. '"ops":[]}')
+local front = string.sub(d, 1, ops_at - 1)
+local head = cjson.decode(front .. '"ops":[]}')
 local whole, op = pcall(cjson.decode, string.sub(d, last, -3))
 if not whole or head['status'] ~= 'running' or head['cur'] ~= index or op['g'] ~= head['gen']
     or (op['st'] ~= 'notStarted' and op['st'] ~= 'running') then
@@ -65,30 +69,38 @@ if step >= #prompts then return 'fallback' end
 local due = now + (prompt['pauseAfterMs'] or 0) / 1000
 if type(head['deadline']) == 'number' and due >= head['deadline'] then return 'fallback' end
 
-local due_at = math.floor(due * 1000) / 1000
-local n = index + 1
+local due_ms = math.floor(due * 1000)
+local due_s, n, step_s, rep_s = tostring(due_ms / 1000), tostring(index + 1), tostring(step), tostring(rep)
+-- What the outcome's timeline entry names: the operation as it was.
+local was = ',"p":' .. op['s'] .. ',"r":' .. op['r'] .. ',"a":' .. op['a'] .. '}'
 op['i'], op['st'], op['end'], op['res'], op['why'] = nil, 'completed', at, nil, 'completed'
-local closed = '{"i":' .. index .. ',"res":' .. ARGV[6] .. ',' .. string.sub(cjson.encode(op), 2)
-local new_op = {s = step, r = rep, a = 1, g = head['gen'], st = 'notStarted', c = at, due = due_at}
-local opened = '{"i":' .. n .. ',' .. string.sub(cjson.encode(new_op), 2)
-local front = string.sub(d, 1, ops_at - 1)
-front = string.gsub(front, '"cur":[^,}]*', '"cur":' .. n, 1)
-front = string.gsub(front, '"updated":[^,}]*', '"updated":' .. at, 1)
+local closed = '{"i":' .. idx .. ',"res":' .. ARGV[6] .. ',' .. string.sub(cjson.encode(op), 2)
+-- service.documents.OpRecord.to_json of the next operation.
+local opened = '{"i":' .. n .. ',"s":' .. step_s .. ',"r":' .. rep_s .. ',"a":1,"g":' .. op['g']
+  .. ',"st":"notStarted","c":' .. at_s .. ',"due":' .. due_s .. '}'
+-- "cur" and "updated" are numbers in the head (service.documents); set in place, the rest copied.
+local function set_number(text, name, value)
+  local _, to = string.find(text, '"' .. name .. '":', 1, true)
+  local stop = string.find(text, '[,}]', to + 1)
+  return string.sub(text, 1, to) .. value .. string.sub(text, stop)
+end
+front = set_number(set_number(front, 'cur', n), 'updated', at_s)
 local doc = front .. string.sub(d, ops_at, last - 1) .. closed .. ',' .. opened .. ']}'
 
 local ttl = ARGV[9]
 redis.call('HSET', key, 'v', tonumber(s[1]) + 1, 'd', doc)
 redis.call('EXPIRE', key, ttl)
-redis.call('ZADD', 'cc:outbox', math.floor(due * 1000), 'play:' .. sid .. '.' .. n)
+redis.call('ZADD', 'cc:outbox', due_ms, 'play:' .. sid .. '.' .. n)
 if redis.call('LPUSH', 'cc:wake', '1') > 64 then redis.call('LTRIM', 'cc:wake', 0, 63) end
-redis.call('ZREM', 'cc:watch', 'op:' .. sid .. '.' .. index)
+redis.call('ZREM', 'cc:watch', 'op:' .. sid .. '.' .. idx)
 redis.call('RPUSH', 'cc:ev:' .. sid, record(',"event":' .. ARGV[4] .. ',"decision":"play"}'))
 redis.call('EXPIRE', 'cc:ev:' .. sid, ttl)
-local outcome = cjson.decode(ARGV[7])
-outcome['t'], outcome['k'], outcome['s'], outcome['i'] = at, 'outcome', sid, index
-outcome['p'], outcome['r'], outcome['a'] = op['s'], op['r'], op['a']
-local scheduled = {t = at, k = 'playScheduled', s = sid, i = n, p = step, r = rep, a = 1, dueAt = due_at}
-redis.call('RPUSH', 'cc:tl:' .. call_id, cjson.encode(outcome), cjson.encode(scheduled))
+-- service.timeline's entries: ARGV[7] is the outcome's own fields, as a JSON object.
+local entry = ',"s":"' .. sid .. '","t":' .. at_s
+local outcome = string.sub(ARGV[7], 1, -2) .. ',"k":"outcome","i":' .. idx .. entry .. was
+local scheduled = '{"k":"playScheduled","i":' .. n .. entry .. ',"p":' .. step_s .. ',"r":' .. rep_s
+  .. ',"a":1,"dueAt":' .. due_s .. '}'
+redis.call('RPUSH', 'cc:tl:' .. call_id, outcome, scheduled)
 redis.call('EXPIRE', 'cc:tl:' .. call_id, ttl)
 redis.call('SADD', seen, ARGV[5])
 redis.call('EXPIRE', seen, ttl)
