@@ -20,10 +20,12 @@ that both paths leave the same state in Redis.
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 
 from service.events import CallbackEvent
-from service.model import OutcomeKind
+from service.model import Outcome, OutcomeKind
 from service.policy import Category, classify
 from service.store import AsyncStore, as_text, dedupe_member
 
@@ -123,22 +125,32 @@ class Express:
     async def complete(self, event: CallbackEvent, sid: str, index: int, now: float, metric: str) -> str | None:
         """Apply a completion of operation ``index`` of ``sid``: the report field it counts under
         ("applied" or "duplicates"), or None: take the ordinary path (nothing was written)."""
-        outcome = event.outcome
-        if outcome is None or outcome.kind is not OutcomeKind.COMPLETED:
+        encoded = _success(event.outcome) if event.outcome is not None else None
+        if encoded is None:
             return None
-        category, reason = classify(outcome)
-        if category is not Category.SUCCESS:
-            return None
-        fields = {"outcome": str(outcome.kind), "code": outcome.code, "subcode": outcome.subcode, "reason": reason}
+        result, fields = encoded
         args = [
             sid,
             str(index),
             repr(now),
             orjson.dumps(event.raw),
             dedupe_member(event.dedupe_key),
-            orjson.dumps(outcome.to_json()),
-            orjson.dumps(fields),
+            result,
+            fields,
             metric,
             str(self.store.retention),
         ]
         return _ANSWERS.get(as_text(await self.store.run(self._script, args)))
+
+
+@functools.lru_cache(maxsize=256)  # bounded: the message is whatever the sender wrote
+def _success(outcome: Outcome) -> tuple[bytes, bytes] | None:
+    """A successful completion's result and timeline fields, as JSON (the same few for every
+    callback); None for any other outcome."""
+    if outcome.kind is not OutcomeKind.COMPLETED:
+        return None
+    category, reason = classify(outcome)
+    if category is not Category.SUCCESS:
+        return None
+    fields = {"outcome": str(outcome.kind), "code": outcome.code, "subcode": outcome.subcode, "reason": reason}
+    return orjson.dumps(outcome.to_json()), orjson.dumps(fields)

@@ -45,18 +45,29 @@ async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     """The callback route as a plain ASGI endpoint, answered before Starlette's middleware and router.
 
     Almost every request callcue serves is a callback; the generic stack (error middleware, exception
-    middleware, router, request/response wrapper) cost as much as a tenth of one (docs/PERFORMANCE.md,
-    round 7). Errors are answered by the same handlers (``service.web.problems``) as on every route.
+    middleware, router, request/response wrapper, response object) cost as much as a tenth of one
+    (docs/PERFORMANCE.md, round 7). Errors are answered by the same handlers (``service.web.problems``)
+    as on every route.
     """
     request = Request(scope, receive)
     try:
-        response = await handle(request)
+        report = await _report(request)
     except Exception as exc:
         response = await answer(request, exc)
-    await response(scope, receive, send)
+        await response(scope, receive, send)
+        return
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(report)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": report})
 
 
 async def handle(request: Request) -> Response:
+    """The same, as a Starlette endpoint (the route table's; ``endpoint`` answers a POST first)."""
+    return Response(await _report(request), media_type="application/json")
+
+
+async def _report(request: Request) -> bytes:
+    """Handle one callback request; the answer's body (JSON), or raises a CallcueError."""
     state = app_state(request)
     started = time.perf_counter()
     counts: Counter[str] = Counter()
@@ -72,7 +83,7 @@ async def handle(request: Request) -> Response:
                 await state.store.add_metrics(counts)
 
 
-async def _handle(request: Request, state: AppState, counts: Counter[str]) -> Response:
+async def _handle(request: Request, state: AppState, counts: Counter[str]) -> bytes:
     require_callback_secret(request, state.settings)
     if state.jwt is not None:
         await state.jwt.verify(request.headers.get("authorization", ""))
@@ -91,7 +102,7 @@ async def _handle(request: Request, state: AppState, counts: Counter[str]) -> Re
             counts[_counted(item, result)] += 1
     if len(report["refused"]) == len(items):
         raise InvalidRequest("no event in the body could be read", field="body", refused=report["refused"])
-    return Response(orjson.dumps(report), media_type="application/json")
+    return orjson.dumps(report)
 
 
 def _counted(event: CallbackEvent, result: str) -> str:
