@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis
 import redis.asyncio
+from redis.asyncio.connection import AbstractConnection
 
+from service import batching
 from service.batching import MAX_BATCH, ScriptBatcher
 
 ECHO = "if ARGV[1] == 'boom' then return redis.error_reply('boom') end return ARGV[1]"
@@ -54,14 +56,37 @@ async def test_arguments_of_every_kind_arrive_as_sent(client: redis.asyncio.Redi
 
 
 async def test_a_connection_closed_by_redis_while_idle_is_replaced(
-    client: redis.asyncio.Redis, batcher: ScriptBatcher
+    client: redis.asyncio.Redis, batcher: ScriptBatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(batching, "IDLE_CHECK_AFTER", 0.02)
     script = client.register_script(ECHO)
     await client.script_load(ECHO)
     assert await batcher.run(script, ["before"]) == b"before"
     await client.client_kill_filter(_type="normal", skipme=True)  # every other client, the batcher's included
     await asyncio.sleep(0.05)
     assert await batcher.run(script, ["after"]) == b"after"
+
+
+async def test_a_connection_back_in_use_at_once_is_not_checked(
+    client: redis.asyncio.Redis, batcher: ScriptBatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check costs a turn of the loop before the write: under load it is skipped.
+    checks: list[object] = []
+    can_read = AbstractConnection.can_read
+
+    async def counted(self: AbstractConnection) -> bool:
+        checks.append(self)
+        return await can_read(self)
+
+    script = client.register_script(ECHO)
+    await client.script_load(ECHO)
+    monkeypatch.setattr(AbstractConnection, "can_read", counted)
+    for i in range(5):
+        assert await batcher.run(script, [str(i)]) == str(i).encode()
+    assert checks == []
+    monkeypatch.setattr(batching, "IDLE_CHECK_AFTER", 0.0)
+    assert await batcher.run(script, ["idle"]) == b"idle"
+    assert len(checks) == 1
 
 
 async def test_an_error_reaches_only_its_caller(client: redis.asyncio.Redis, batcher: ScriptBatcher) -> None:

@@ -6,9 +6,13 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 import redis
 
+from service.settings import Settings
 from service.store import OUTBOX
+from service.web import callbacks
+from service.web.app import create_app
 from tests.conftest import CALLBACK_SECRET
 
 CALL = "call-cb-1"
@@ -120,3 +124,43 @@ async def test_not_json_is_a_clear_400(api: httpx.AsyncClient) -> None:
 async def test_oversized_body_is_413(api: httpx.AsyncClient) -> None:
     answer = await api.post(CALLBACK, content=b"[" + b" " * 2_000_000 + b"]")
     assert answer.status_code == 413 and answer.json()["code"] == "payload_too_large"
+
+
+async def test_callbacks_are_answered_ahead_of_the_router_as_any_route_would(
+    api: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The route table's endpoint must not be reached by a POST: CallcueApp answers it first.
+    async def not_here(request: object) -> None:
+        raise AssertionError("the router served a callback")
+
+    monkeypatch.setattr(callbacks, "handle", not_here)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, root_path="/cc")  # mounted below a prefix, too
+        async with httpx.AsyncClient(transport=transport, base_url="http://callcue.test") as client:
+            answer = await client.post(f"/cc{CALLBACK}", content=json.dumps([play_result("sq_unknown.0")]))
+            assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+            assert answer.json() == {"received": 1, "applied": 0, "duplicates": 0, "recorded": 1, "refused": []}
+            assert int(answer.headers["content-length"]) == len(answer.content)
+
+            refused = await client.post("/cc/callbacks/acs?secret=wrong", content=b"[]")
+            assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+
+    # Other methods still meet the router: 405 with Allow, as problem details.
+    answer = await api.get(CALLBACK)
+    assert answer.status_code == 405 and answer.json()["code"] == "method_not_allowed"
+    assert answer.headers["allow"] == "POST"
+
+
+async def test_an_unexpected_error_on_a_callback_is_a_logged_500(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(callbacks, "parse_request", broken)
+    answer = await api.post(CALLBACK, content=json.dumps([play_result("sq_unknown.0")]))
+    assert answer.status_code == 500 and answer.json()["code"] == "internal"
+    assert "parser bug" not in answer.text  # logged, never shown
+    assert any(r.exc_info and "parser bug" in str(r.exc_info[1]) for r in caplog.records)
