@@ -8,9 +8,15 @@ transaction: each script is atomic by itself and a commit checks the versions it
 sending several together decides nothing differently from sending them one by one. At low load a
 batch is a single call, which waits only for the end of the loop's turn.
 
+A batch is written as soon as it is full, or at the end of the turn, on a connection that is ready
+(connected, and back from its last batch moments ago) without waiting for another turn of the loop:
+a task that would write it starts only on the next turn, and under load a turn is long, so Redis
+sat idle meanwhile (docs/PERFORMANCE.md, round 7). A task reads the replies. Only when no connection
+is ready does the task connect, or check an idle one, before writing.
+
 The batcher writes on connections of its own, made by the client's pool with the client's settings
-(address, timeouts, credentials) but kept out of it: a batch needs neither the pool's checkout nor
-redis-py's pipeline bookkeeping, only the connection's send and its reply parser (hiredis).
+(address, TLS, timeouts, credentials) but kept out of it: a batch needs neither the pool's checkout
+nor redis-py's pipeline bookkeeping, only the connection's stream and its reply parser (hiredis).
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ class ScriptBatcher:
         if not self._pending:
             loop.call_soon(self._flush)
         self._pending.append((script, args, future))
+        if len(self._pending) == MAX_BATCH:
+            self._flush()  # full: it leaves now (the flush already scheduled takes what follows)
         return await future
 
     async def aclose(self) -> None:
@@ -72,13 +80,43 @@ class ScriptBatcher:
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         for start in range(0, len(batch), MAX_BATCH):
-            task = asyncio.create_task(self._send(batch[start : start + MAX_BATCH]))
+            part = batch[start : start + MAX_BATCH]
+            connection = self._ready()
+            if connection is not None and not self._write(connection, part):
+                self._idle.append((connection, -math.inf))  # the task checks it before writing
+                connection = None
+            task = asyncio.create_task(self._send(part, connection))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[Pending]) -> None:
+    def _ready(self) -> AbstractConnection | None:
+        """An idle connection to write on right away: connected, and back from a batch moments ago
+        (so neither the check below nor redis-py's health check is due)."""
+        if not self._idle:
+            return None
+        connection, since = self._idle[-1]
+        if not connection.is_connected or asyncio.get_running_loop().time() - since > IDLE_CHECK_AFTER:
+            return None
+        self._idle.pop()
+        return connection
+
+    def _write(self, connection: AbstractConnection, batch: list[Pending]) -> bool:
+        """Write on the connection's stream without waiting: what send_packed_command does after its
+        health check, minus waiting for the buffer to drain (a batch is a few KB). A connection that
+        failed since its last batch fails this batch's read, as any failure does."""
+        writer = connection._writer  # redis-py's own stream writer (no public synchronous write)
+        if writer is None:
+            return False
         try:
-            replies = await self._round_trip(batch)
+            writer.write(b"".join(pack_evalsha(s.sha, args) for s, args, _ in batch))
+        except Exception:  # whatever it is, the task path connects afresh
+            return False
+        self.round_trips += 1
+        return True
+
+    async def _send(self, batch: list[Pending], written_on: AbstractConnection | None) -> None:
+        try:
+            replies = await self._round_trip(batch, written_on)
             for (script, args, future), reply in zip(batch, replies, strict=True):
                 if isinstance(reply, redis.exceptions.NoScriptError):
                     # Redis restarted and lost its script cache: the script object loads it again.
@@ -97,17 +135,20 @@ class ScriptBatcher:
                 if not future.done():
                     future.set_exception(exc)
 
-    async def _round_trip(self, batch: list[Pending]) -> list[Any]:
+    async def _round_trip(self, batch: list[Pending], written_on: AbstractConnection | None) -> list[Any]:
         loop = asyncio.get_running_loop()
-        if self._idle:
+        if written_on is not None:
+            connection = written_on
+        elif self._idle:
             connection, since = self._idle.pop()
         else:
             connection, since = self.client.connection_pool.make_connection(), math.inf  # type: ignore[no-untyped-call]
         try:
-            if connection.is_connected and loop.time() - since > IDLE_CHECK_AFTER and await connection.can_read():
-                await connection.disconnect()  # closed by Redis while idle: start afresh
-            await connection.send_packed_command(b"".join(pack_evalsha(s.sha, args) for s, args, _ in batch))
-            self.round_trips += 1
+            if written_on is None:
+                if connection.is_connected and loop.time() - since > IDLE_CHECK_AFTER and await connection.can_read():
+                    await connection.disconnect()  # closed by Redis while idle: start afresh
+                await connection.send_packed_command(b"".join(pack_evalsha(s.sha, args) for s, args, _ in batch))
+                self.round_trips += 1
             replies: list[Any] = []
             # One deadline for the whole batch rather than one per reply (the connection's own).
             async with asyncio.timeout(connection.socket_timeout):

@@ -39,6 +39,24 @@ async def test_calls_of_one_loop_turn_share_a_round_trip(client: redis.asyncio.R
     assert batcher.round_trips == 1
 
 
+async def test_a_full_batch_is_written_during_the_turn_that_fills_it(
+    client: redis.asyncio.Redis, batcher: ScriptBatcher
+) -> None:
+    script = client.register_script(ECHO)
+    await client.script_load(ECHO)
+    # Two connections, back and ready (a full batch and one more call).
+    assert await asyncio.gather(*(batcher.run(script, ["warm"]) for _ in range(MAX_BATCH + 1))) == [b"warm"] * (
+        MAX_BATCH + 1
+    )
+    before = batcher.round_trips
+    calls = [asyncio.ensure_future(batcher.run(script, [str(i)])) for i in range(MAX_BATCH + 3)]
+    await asyncio.sleep(0)  # one turn: every call made, the first MAX_BATCH already written
+    assert batcher.round_trips == before + 1
+    await asyncio.sleep(0)  # the end-of-turn flush: the other three, on the other connection
+    assert batcher.round_trips == before + 2
+    assert await asyncio.gather(*calls) == [str(i).encode() for i in range(MAX_BATCH + 3)]
+
+
 async def test_a_large_burst_is_split_into_bounded_batches(client: redis.asyncio.Redis, batcher: ScriptBatcher) -> None:
     script = client.register_script(ECHO)
     await client.script_load(ECHO)
