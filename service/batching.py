@@ -53,6 +53,10 @@ def pack_evalsha(sha: str, args: list[Any]) -> bytes:
     return packed
 
 
+def _packed(batch: list[Pending]) -> bytes:
+    return b"".join(pack_evalsha(script.sha, args) for script, args, _ in batch)
+
+
 class ScriptBatcher:
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
@@ -91,7 +95,7 @@ class ScriptBatcher:
 
     def _ready(self) -> AbstractConnection | None:
         """An idle connection to write on right away: connected, and back from a batch moments ago
-        (so neither the check below nor redis-py's health check is due)."""
+        (so neither the idle check nor redis-py's health check is due)."""
         if not self._idle:
             return None
         connection, since = self._idle[-1]
@@ -108,7 +112,7 @@ class ScriptBatcher:
         if writer is None:
             return False
         try:
-            writer.write(b"".join(pack_evalsha(s.sha, args) for s, args, _ in batch))
+            writer.write(_packed(batch))
         except Exception:  # whatever it is, the task path connects afresh
             return False
         self.round_trips += 1
@@ -147,7 +151,7 @@ class ScriptBatcher:
             if written_on is None:
                 if connection.is_connected and loop.time() - since > IDLE_CHECK_AFTER and await connection.can_read():
                     await connection.disconnect()  # closed by Redis while idle: start afresh
-                await connection.send_packed_command(b"".join(pack_evalsha(s.sha, args) for s, args, _ in batch))
+                await connection.send_packed_command(_packed(batch))
                 self.round_trips += 1
             replies: list[Any] = []
             # One deadline for the whole batch rather than one per reply (the connection's own).

@@ -16,17 +16,14 @@ from service.logs import configure
 from service.settings import Settings
 
 
-def _tune_collector() -> None:
-    """Move everything alive after start-up out of the collector's view, and collect less often.
+def _freeze_startup_objects() -> None:
+    """Move everything alive after start-up out of the collector's view.
 
     A full collection of the start-up heap (starlette, redis, rq, httpx...) takes 25-35 ms here,
     and it lands in the middle of a request or a play as a pause (docs/PERFORMANCE.md).
     """
     gc.collect()
     gc.freeze()
-    # The youngest generation is collected every 700 net allocations by default: every request or
-    # two, each time walking what the requests in flight hold (~6 % of the web's CPU under load).
-    gc.set_threshold(10_000, 10, 10)
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -49,7 +46,10 @@ def _web(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         http=HttpProtocol,
     )
-    _tune_collector()
+    _freeze_startup_objects()
+    # The youngest generation is collected every 700 net allocations by default: in the web, every
+    # request or two, each time walking what the requests in flight hold (~6 % of its CPU under load).
+    gc.set_threshold(10_000, 10, 10)
     uvicorn.Server(config).run()
     return 0
 
@@ -57,7 +57,7 @@ def _web(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from workers.main import run
 
-    _tune_collector()
+    _freeze_startup_objects()
     return run(Settings.from_env(), burst=args.burst)
 
 

@@ -26,7 +26,7 @@ from service.web.state import AppState
 def routes() -> list[Route]:
     return [
         # A POST here is answered by CallcueApp before the router (callbacks.endpoint, the same
-        # handler); the route stays for every other method's 405 and for the OpenAPI document.
+        # handler); the route stays so that every other method gets the router's 405.
         Route(CALLBACK_PATH, callbacks.handle, methods=["POST"]),
         Route("/v1/calls/{call_id}/sequences", api.start_sequence, methods=["POST"]),
         Route("/v1/calls/{call_id}", api.get_call, methods=["GET"]),

@@ -44,10 +44,10 @@ Clock = Callable[[], float]
 async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     """The callback route as a plain ASGI endpoint, answered before Starlette's middleware and router.
 
-    Almost every request callcue serves is a callback; the generic stack (error middleware, exception
-    middleware, router, request/response wrapper, response object) cost as much as a tenth of one
-    (docs/PERFORMANCE.md, round 7). Errors are answered by the same handlers (``service.web.problems``)
-    as on every route.
+    Almost every request callcue serves is a callback, and the generic stack (error middleware,
+    exception middleware, router, request/response wrapper, response object) is work it does not
+    need (docs/PERFORMANCE.md, round 7). Errors are answered by the same handlers
+    (``service.web.problems``) as on every route.
     """
     request = Request(scope, receive)
     try:
