@@ -1,7 +1,7 @@
 """The web server's HTTP protocol: uvicorn's (httptools), writing each response in one piece.
 
 uvicorn writes a response's status line and headers as soon as the app sends
-``http.response.start``, and the body on ``http.response.body``: two ``send`` system calls and
+``http.response.start``, and the body on ``http.response.body``: two ``write`` system calls and
 two TCP segments for every callback answer, where a body-less answer costs one. On loopback that
 second write was ~7 % of the web's CPU per callback, and the client pays for the extra segment too
 (docs/PERFORMANCE.md, round 7). Here the writes of one turn of the event loop are joined and leave
@@ -19,7 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class TurnBufferedTransport(asyncio.Transport):
-    """A transport whose writes during one loop turn go out in one ``writelines``."""
+    """A transport whose writes during one loop turn go out in one write, at the start of the next."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
