@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -52,6 +52,8 @@ async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     try:
         report = await _report(request)
+    except ClientDisconnect:
+        return  # gone before its body arrived: nothing was applied, and nobody to answer
     except Exception as exc:
         response = await answer(request, exc)
         await response(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -164,3 +165,29 @@ async def test_an_unexpected_error_on_a_callback_is_a_logged_500(
     assert answer.status_code == 500 and answer.json()["code"] == "internal"
     assert "parser bug" not in answer.text  # logged, never shown
     assert any(r.exc_info and "parser bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_a_client_gone_before_its_body_gets_no_answer_and_changes_nothing(
+    settings: Settings, sync_redis: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings)
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/callbacks/acs",
+        "root_path": "",
+        "query_string": f"secret={CALLBACK_SECRET}".encode(),
+        "headers": [(b"content-type", b"application/json")],
+    }
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+    assert sent == [] and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sync_redis.dbsize() == 0
